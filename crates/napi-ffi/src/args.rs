@@ -1,0 +1,162 @@
+//! Reading call arguments into Rust types, with TypeErrors that name the
+//! offending argument the way Node's own APIs do:
+//! `The "options.target" argument must be of type string. Received undefined`.
+
+use std::path::PathBuf;
+
+use crate::env::{Env, Value, ValueType};
+use crate::error::{JsError, JsResult};
+
+/// Argument readers bound to an env. `name` is what error messages call
+/// the value, e.g. "options.lowerdirs[3]".
+#[derive(Clone, Copy)]
+pub struct Args {
+    env: Env,
+}
+
+impl Args {
+    pub fn new(env: Env) -> Args {
+        Args { env }
+    }
+
+    /// True for undefined and null: how an optional value is left out.
+    pub fn is_absent(self, value: Value) -> JsResult<bool> {
+        Ok(matches!(
+            self.env.type_of(value)?,
+            ValueType::Undefined | ValueType::Null
+        ))
+    }
+
+    pub fn string(self, value: Value, name: &str) -> JsResult<String> {
+        if self.env.type_of(value)? != ValueType::String {
+            return Err(self.wrong_type(value, name, "of type string"));
+        }
+        self.env.get_string(value)
+    }
+
+    pub fn optional_string(self, value: Value, name: &str) -> JsResult<Option<String>> {
+        if self.is_absent(value)? {
+            return Ok(None);
+        }
+        self.string(value, name).map(Some)
+    }
+
+    /// A non-empty string without NUL bytes, as a path.
+    pub fn path(self, value: Value, name: &str) -> JsResult<PathBuf> {
+        let s = self.string(value, name)?;
+        if s.is_empty() {
+            return Err(JsError::invalid_value(format!(
+                "The \"{}\" argument must be a non-empty path",
+                name
+            )));
+        }
+        if s.contains('\0') {
+            return Err(JsError::invalid_value(format!(
+                "The \"{}\" argument must be a path without null bytes",
+                name
+            )));
+        }
+        Ok(PathBuf::from(s))
+    }
+
+    pub fn optional_path(self, value: Value, name: &str) -> JsResult<Option<PathBuf>> {
+        if self.is_absent(value)? {
+            return Ok(None);
+        }
+        self.path(value, name).map(Some)
+    }
+
+    pub fn boolean(self, value: Value, name: &str) -> JsResult<bool> {
+        if self.env.type_of(value)? != ValueType::Boolean {
+            return Err(self.wrong_type(value, name, "of type boolean"));
+        }
+        self.env.get_bool(value)
+    }
+
+    pub fn optional_bool(self, value: Value, name: &str) -> JsResult<Option<bool>> {
+        if self.is_absent(value)? {
+            return Ok(None);
+        }
+        self.boolean(value, name).map(Some)
+    }
+
+    /// Checks `value` is a plain object (not null, not an array).
+    pub fn object(self, value: Value, name: &str) -> JsResult<()> {
+        if self.env.type_of(value)? != ValueType::Object || self.env.is_array(value)? {
+            return Err(self.wrong_type(value, name, "of type object"));
+        }
+        Ok(())
+    }
+
+    /// Whether an optional object was given; errors if it is something else.
+    pub fn optional_object(self, value: Value, name: &str) -> JsResult<bool> {
+        if self.is_absent(value)? {
+            return Ok(false);
+        }
+        self.object(value, name).map(|_| true)
+    }
+
+    /// The elements of an array, each read with `item` under "name[i]".
+    pub fn array<T>(
+        self,
+        value: Value,
+        name: &str,
+        mut item: impl FnMut(Value, &str) -> JsResult<T>,
+    ) -> JsResult<Vec<T>> {
+        if !self.env.is_array(value)? {
+            return Err(self.wrong_type(value, name, "an instance of Array"));
+        }
+        let len = self.env.array_length(value)?;
+        let mut out = Vec::with_capacity(len as usize);
+        for i in 0..len {
+            let element = self.env.get_element(value, i)?;
+            out.push(item(element, &format!("{}[{}]", name, i))?);
+        }
+        Ok(out)
+    }
+
+    pub fn optional_array<T>(
+        self,
+        value: Value,
+        name: &str,
+        item: impl FnMut(Value, &str) -> JsResult<T>,
+    ) -> JsResult<Option<Vec<T>>> {
+        if self.is_absent(value)? {
+            return Ok(None);
+        }
+        self.array(value, name, item).map(Some)
+    }
+
+    fn wrong_type(self, value: Value, name: &str, expected: &str) -> JsError {
+        let received = self
+            .describe(value)
+            .unwrap_or_else(|_| "an unreadable value".to_string());
+        JsError::invalid_type(format!(
+            "The \"{}\" argument must be {}. Received {}",
+            name, expected, received
+        ))
+    }
+
+    /// Node's "Received ..." wording.
+    fn describe(self, value: Value) -> JsResult<String> {
+        let env = self.env;
+        Ok(match env.type_of(value)? {
+            ValueType::Undefined => "undefined".to_string(),
+            ValueType::Null => "null".to_string(),
+            ValueType::Boolean => format!("type boolean ({})", env.get_bool(value)?),
+            ValueType::Number => format!("type number ({})", env.get_double(value)?),
+            ValueType::String => {
+                let s = env.get_string(value)?;
+                let shown: String = s.chars().take(25).collect();
+                let more = if shown.len() < s.len() { "..." } else { "" };
+                format!("type string ('{}'{})", shown, more)
+            }
+            ValueType::Object if env.is_array(value)? => "an instance of Array".to_string(),
+            ValueType::Object => "an instance of Object".to_string(),
+            ValueType::Function => "function".to_string(),
+            ValueType::Symbol => "type symbol".to_string(),
+            ValueType::BigInt => "type bigint".to_string(),
+            ValueType::External | ValueType::Unknown => "an external value".to_string(),
+        })
+    }
+}

@@ -1,0 +1,27 @@
+//! A small hand-written Node-API binding: raw declarations in [`sys`], and a
+//! thin safe layer over the parts skiff needs — values, argument checks,
+//! errors shaped like Node's system errors, and promises settled from work
+//! running on dedicated threads.
+//!
+//! Threading model: [`Env`] and `napi_value`s are !Send and only live on the
+//! JS thread. Work leaves it as a `Send` closure on a std thread (never the
+//! libuv pool, which long mounts or tree walks would starve), and comes back
+//! through a [`JsThread`] (a Node-API threadsafe function). The same
+//! `JsThread` can carry any number of calls, which is what streaming will
+//! build on.
+
+pub mod sys;
+
+mod args;
+mod env;
+mod error;
+mod function;
+mod js_thread;
+mod promise;
+
+pub use args::Args;
+pub use env::{Env, Value, ValueType};
+pub use error::{JsError, JsResult};
+pub use function::{register_module, CallContext, Exports, Handler};
+pub use js_thread::JsThread;
+pub use promise::{spawn_promise, Deferred};

@@ -1,0 +1,100 @@
+//! Promises settled by work on a dedicated thread.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+
+use sys_error::SysError;
+
+use crate::env::{Env, Value};
+use crate::error::{panic_message, JsError, JsResult};
+use crate::js_thread::JsThread;
+use crate::sys::{self, napi_deferred};
+
+/// The settle half of a JS promise. Send so it can ride along with work to
+/// another thread, but it can only be used with an `Env`, i.e. back on the
+/// JS thread.
+pub struct Deferred {
+    raw: napi_deferred,
+}
+
+unsafe impl Send for Deferred {}
+
+impl Deferred {
+    pub fn new(env: Env) -> JsResult<(Deferred, Value)> {
+        let mut raw = ptr::null_mut();
+        let mut promise = ptr::null_mut();
+        let status = unsafe { sys::napi_create_promise(env.raw(), &mut raw, &mut promise) };
+        env.check(status, "napi_create_promise")?;
+        // A handle node just created for us.
+        Ok((Deferred { raw }, unsafe { Value::from_raw(promise) }))
+    }
+
+    pub fn resolve(self, env: Env, value: Value) -> JsResult<()> {
+        let status = unsafe { sys::napi_resolve_deferred(env.raw(), self.raw, value.raw()) };
+        env.check(status, "napi_resolve_deferred")
+    }
+
+    pub fn reject(self, env: Env, value: Value) -> JsResult<()> {
+        let status = unsafe { sys::napi_reject_deferred(env.raw(), self.raw, value.raw()) };
+        env.check(status, "napi_reject_deferred")
+    }
+
+    /// Resolves with the value or rejects with the error's JS form.
+    pub fn settle(self, env: Env, result: JsResult<Value>) {
+        let _ = match result {
+            Ok(value) => self.resolve(env, value),
+            Err(err) => match err.into_value(env).or_else(|| env.undefined().ok()) {
+                Some(reason) => self.reject(env, reason),
+                None => Ok(()),
+            },
+        };
+    }
+}
+
+/// Runs `work` on a new thread and returns a promise for its outcome:
+/// `to_js` converts a success on the JS thread; a SysError rejects with a
+/// Node-style system error; a panic rejects with ERR_NATIVE_PANIC.
+///
+/// A thread per call, not the libuv pool: mounts and tree walks can take
+/// long enough to starve node's four pool threads, and some work changes
+/// per-thread kernel state that must not leak into a pooled thread.
+pub fn spawn_promise<T, W, C>(env: Env, name: &str, work: W, to_js: C) -> JsResult<Value>
+where
+    T: Send + 'static,
+    W: FnOnce() -> Result<T, SysError> + Send + 'static,
+    C: FnOnce(Env, T) -> JsResult<Value> + Send + 'static,
+{
+    let js = JsThread::new(env, name)?;
+    let (deferred, promise) = Deferred::new(env)?;
+    // Kept to reject the promise here if the thread never starts (the
+    // closure, and the Deferred in it, is then dropped unrun).
+    let raw_deferred = deferred.raw;
+
+    let worker = move || {
+        let result = match catch_unwind(AssertUnwindSafe(work)) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => Err(JsError::Sys(err)),
+            Err(payload) => Err(JsError::Panic(panic_message(&*payload))),
+        };
+        // A refused call means node is exiting and nobody awaits the result.
+        let _ = js.call(move |env| {
+            let value = result.and_then(|value| {
+                catch_unwind(AssertUnwindSafe(|| to_js(env, value)))
+                    .unwrap_or_else(|payload| Err(JsError::Panic(panic_message(&*payload))))
+            });
+            deferred.settle(env, value);
+        });
+    };
+    let spawned = std::thread::Builder::new()
+        .name(format!("skiff:{}", name))
+        .spawn(worker);
+    if let Err(err) = spawned {
+        let errno = err.raw_os_error().unwrap_or(libc::EAGAIN);
+        let deferred = Deferred { raw: raw_deferred };
+        deferred.settle(
+            env,
+            Err(JsError::Sys(SysError::new(errno, "pthread_create"))),
+        );
+    }
+    Ok(promise)
+}

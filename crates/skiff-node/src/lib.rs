@@ -1,0 +1,42 @@
+//! skiff's Node-API addon: a thin layer that validates JS arguments, runs
+//! the pure crates' work on its own thread and settles a promise with the
+//! result. Nothing here knows about mounts or trees beyond argument shapes.
+//!
+//! JS API (all but addonVersion return promises):
+//!   overlayMount({ lowerdirs, upperdir?, workdir?, target, readonly?,
+//!                  options?, mountApi? }): Promise<void>
+//!   overlayUnmount(target, { detach? }?): Promise<void>
+//!   dirUsage(path): Promise<{ bytes, inodes }>
+//!   lockFile(path): Promise<number>
+//!   addonVersion(): string
+//! Failures reject with Errors carrying code, errno, syscall and path like
+//! Node's own; bad arguments throw TypeErrors synchronously.
+
+mod lock;
+mod mount;
+mod usage;
+
+use napi_ffi::sys::{napi_env, napi_value};
+use napi_ffi::{register_module, CallContext, Exports, JsResult, Value};
+
+/// Entry point node looks up after dlopen.
+///
+/// # Safety
+/// Called by node with a valid env and exports object.
+#[no_mangle]
+pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_value) -> napi_value {
+    register_module(env, exports, init)
+}
+
+fn init(exports: &Exports) -> JsResult<()> {
+    exports.function("overlayMount", mount::overlay_mount)?;
+    exports.function("overlayUnmount", mount::overlay_unmount)?;
+    exports.function("dirUsage", usage::dir_usage)?;
+    exports.function("lockFile", lock::lock_file)?;
+    exports.function("addonVersion", addon_version)?;
+    Ok(())
+}
+
+fn addon_version(cx: &CallContext) -> JsResult<Value> {
+    cx.env().string(env!("CARGO_PKG_VERSION"))
+}

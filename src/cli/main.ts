@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { ConfigError } from '../config/load.js';
+import { AlreadyRunningError } from '../daemon/lock.js';
+import { packageVersion } from '../package_info.js';
+import { runCheck } from './check.js';
+import { addConfigOptions, configFromOptions } from './config_flags.js';
+
+const program = new Command('skiff')
+  .description('A Kubernetes container runtime serving the CRI v1 over gRPC')
+  .version(packageVersion, '--version', 'print the version')
+  .showHelpAfterError();
+
+addConfigOptions(program.command('daemon').description('serve the CRI on the configured unix socket')).action(
+  async (_opts, command: Command) => {
+    const config = await configFromOptions(command);
+    const { runDaemon } = await import('../daemon/run.js');
+    process.exitCode = await runDaemon(config);
+  },
+);
+
+addConfigOptions(program.command('config').description('print the effective configuration as TOML')).action(
+  async (_opts, command: Command) => {
+    const { renderConfig } = await import('../config/render.js');
+    process.stdout.write(renderConfig(await configFromOptions(command)));
+  },
+);
+
+addConfigOptions(program.command('check').description('check that this host can run skiff')).action(
+  async (_opts, command: Command) => {
+    process.exitCode = await runCheck(await configFromOptions(command));
+  },
+);
+
+program
+  .command('version')
+  .description('print version information')
+  .action(() => {
+    process.stdout.write(`skiff ${packageVersion}\nCRI API: v1 (k8s.io/cri-api v0.36)\nnode: ${process.version}\n`);
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`skiff: config: ${err.message}\n`);
+    process.exitCode = 2;
+  } else if (err instanceof AlreadyRunningError) {
+    process.stderr.write(`skiff: ${err.message}\n`);
+    process.exitCode = 3;
+  } else {
+    process.stderr.write(`skiff: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  }
+});

@@ -1,0 +1,67 @@
+import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Server } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { SkiffConfig } from '../config/schema.js';
+import { bindUnix, createGrpcServer } from '../server/grpc_server.js';
+import { imageHandlers, runtimeHandlers } from '../server/handlers.js';
+import { packageVersion } from '../package_info.js';
+import { lockDaemonState } from './lock.js';
+import { createLogger } from './logger.js';
+
+/** How long in-flight calls may run after SIGTERM before they are cut off. */
+const shutdownGraceMs = 10_000;
+
+/** Runs the daemon until SIGTERM or SIGINT; resolves with the exit code. */
+export async function runDaemon(config: SkiffConfig): Promise<number> {
+  const log = createLogger(config.log_level);
+  await mkdir(config.root, { recursive: true, mode: 0o711 });
+  await mkdir(config.runroot, { recursive: true, mode: 0o711 });
+  await mkdir(dirname(config.listen), { recursive: true, mode: 0o755 });
+  await lockDaemonState(config);
+  await removeStaleSocket(config.listen);
+
+  const context = { config, log };
+  const server = createGrpcServer(log, runtimeHandlers(context), imageHandlers(context));
+  await bindUnix(server, config.listen);
+  await chmod(config.listen, 0o660);
+  log.info({ listen: config.listen, root: config.root, runroot: config.runroot, version: packageVersion }, 'skiff serving CRI');
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log.info({ signal }, 'shutting down');
+  await shutdown(server, log);
+  await unlink(config.listen).catch(() => undefined);
+  log.info('stopped');
+  log.flush();
+  return 0;
+}
+
+/** Stops taking new calls, lets running ones finish, and cuts them off after the grace period. */
+function shutdown(server: Server, log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      log.warn({ graceMs: shutdownGraceMs }, 'in-flight calls still running; cancelling them');
+      server.forceShutdown();
+      resolve();
+    }, shutdownGraceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** We hold the socket lock, so a socket file left here belongs to a daemon that died. */
+async function removeStaleSocket(path: string): Promise<void> {
+  let stats;
+  try {
+    stats = await lstat(path);
+  } catch {
+    return;
+  }
+  if (!stats.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+  await unlink(path);
+}

@@ -1,0 +1,58 @@
+// Version, Status and RuntimeConfig: what the kubelet asks before anything else.
+import { findCniNetwork } from '../network/cni_config.js';
+import { handlerProblem, resolveRuntimeHandler } from '../oci/runtime_handlers.js';
+import { packageVersion } from '../package_info.js';
+import { CgroupDriver, type RuntimeServiceMethods } from '../proto/cri.js';
+import type { RuntimeHandlers, ServerContext, UnaryHandler } from './rpc.js';
+
+/** The CRI's own version string the kubelet expects in VersionResponse.version. */
+const kubeletApiVersion = '0.1.0';
+
+export function runtimeInfoHandlers(ctx: ServerContext): RuntimeHandlers {
+  return { Version: version(), Status: statusHandler(ctx), RuntimeConfig: runtimeConfig(ctx) };
+}
+
+function version(): UnaryHandler<RuntimeServiceMethods['Version']> {
+  return async () => ({
+    version: kubeletApiVersion,
+    runtimeName: 'skiff',
+    runtimeVersion: packageVersion,
+    runtimeApiVersion: 'v1',
+  });
+}
+
+function statusHandler(ctx: ServerContext): UnaryHandler<RuntimeServiceMethods['Status']> {
+  return async (request) => {
+    const { config } = ctx;
+    const [handler, network] = await Promise.all([
+      resolveRuntimeHandler(config, config.default_runtime),
+      findCniNetwork(config.network.cni_config_dir, config.network.cni_default_network),
+    ]);
+    const runtimeProblem = handler ? handlerProblem(handler) : `default runtime "${config.default_runtime}" is not configured`;
+    return {
+      status: {
+        conditions: [
+          runtimeProblem
+            ? { type: 'RuntimeReady', status: false, reason: 'RuntimeBinaryMissing', message: runtimeProblem }
+            : { type: 'RuntimeReady', status: true },
+          network.found
+            ? { type: 'NetworkReady', status: true }
+            : { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: network.reason },
+        ],
+      },
+      info: request.verbose ? { config: JSON.stringify(config) } : {},
+      // Neither recursive read-only mounts nor user namespaces are implemented yet.
+      runtimeHandlers: Object.keys(config.runtimes).map((name) => ({
+        name,
+        features: { recursiveReadOnlyMounts: false, userNamespaces: false },
+      })),
+      features: { supplementalGroupsPolicy: false, userNamespacesHostNetwork: false },
+    };
+  };
+}
+
+function runtimeConfig(ctx: ServerContext): UnaryHandler<RuntimeServiceMethods['RuntimeConfig']> {
+  return async () => ({
+    linux: { cgroupDriver: ctx.config.cgroup_manager === 'systemd' ? CgroupDriver.SYSTEMD : CgroupDriver.CGROUPFS },
+  });
+}
