@@ -32,6 +32,25 @@ addConfigOptions(program.command('check').description('check that this host can 
   },
 );
 
+addConfigOptions(program.command('pull').argument('<image>').description('pull an image through the daemon, with progress')).action(
+  async (image: string, _opts, command: Command) => {
+    const { pullCommand } = await import('./image_commands.js');
+    process.exitCode = await pullCommand((await configFromOptions(command)).listen, image);
+  },
+);
+
+addConfigOptions(program.command('images').description('list the images the daemon holds')).action(async (_opts, command: Command) => {
+  const { imagesCommand } = await import('./image_commands.js');
+  process.exitCode = await imagesCommand((await configFromOptions(command)).listen);
+});
+
+addConfigOptions(program.command('rmi').argument('<image...>').description('remove images by id, tag or digest')).action(
+  async (images: string[], _opts, command: Command) => {
+    const { rmiCommand } = await import('./image_commands.js');
+    process.exitCode = await rmiCommand((await configFromOptions(command)).listen, images);
+  },
+);
+
 program
   .command('version')
   .description('print version information')

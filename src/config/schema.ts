@@ -35,7 +35,9 @@ export interface SkiffConfig {
     registries_conf_dir: string;
     signature_policy: string;
     auth_file: string;
+    certs_dir: string;
     max_concurrent_downloads: number;
+    max_layer_size: number;
   };
   streaming: { address: string; port: number };
   metrics: { enable: boolean; address: string; port: number };
@@ -123,10 +125,16 @@ export const sectionSpecs: Record<'pause' | 'network' | 'image' | 'streaming' | 
       registries_conf_dir: { kind: absolute, flag: 'registries-conf-dir', doc: 'Drop-in directory for registries.conf.' },
       signature_policy: { kind: absolute, flag: 'signature-policy', doc: 'containers-policy.json(5) trust policy.' },
       auth_file: { kind: { type: 'path', optional: true }, flag: 'auth-file', doc: 'containers-auth.json(5) credentials; empty: none.' },
+      certs_dir: { kind: absolute, flag: 'registry-certs-dir', doc: 'Per-registry TLS material: DIR/HOST[:PORT]/*.crt, *.cert, *.key.' },
       max_concurrent_downloads: {
         kind: { type: 'integer', min: 1, max: 64 },
         flag: 'max-concurrent-downloads',
         doc: 'Layers of one image downloaded in parallel.',
+      },
+      max_layer_size: {
+        kind: { type: 'integer', min: 1, max: Number.MAX_SAFE_INTEGER },
+        flag: 'max-layer-size',
+        doc: 'Largest uncompressed layer accepted, in bytes (a guard against decompression bombs).',
       },
     },
   },
@@ -175,7 +183,9 @@ export function defaultConfig(): SkiffConfig {
       registries_conf_dir: '/etc/containers/registries.conf.d',
       signature_policy: '/etc/containers/policy.json',
       auth_file: '',
+      certs_dir: '/etc/containers/certs.d',
       max_concurrent_downloads: 4,
+      max_layer_size: 32 * 1024 ** 3,
     },
     streaming: { address: '127.0.0.1', port: 0 },
     metrics: { enable: false, address: '127.0.0.1', port: 9090 },

@@ -4,10 +4,11 @@ import type { Server } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { SkiffConfig } from '../config/schema.js';
 import { bindUnix, createGrpcServer } from '../server/grpc_server.js';
-import { imageHandlers, runtimeHandlers } from '../server/handlers.js';
+import { allServices } from '../server/handlers.js';
 import { packageVersion } from '../package_info.js';
 import { lockDaemonState } from './lock.js';
 import { createLogger } from './logger.js';
+import { openImageStorage } from './storage.js';
 
 /** How long in-flight calls may run after SIGTERM before they are cut off. */
 const shutdownGraceMs = 10_000;
@@ -21,8 +22,8 @@ export async function runDaemon(config: SkiffConfig): Promise<number> {
   await lockDaemonState(config);
   await removeStaleSocket(config.listen);
 
-  const context = { config, log };
-  const server = createGrpcServer(log, runtimeHandlers(context), imageHandlers(context));
+  const context = { config, log, ...(await openImageStorage(config, log)) };
+  const server = createGrpcServer(log, allServices(context));
   await bindUnix(server, config.listen);
   await chmod(config.listen, 0o660);
   log.info({ listen: config.listen, root: config.root, runroot: config.runroot, version: packageVersion }, 'skiff serving CRI');

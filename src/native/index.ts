@@ -36,11 +36,81 @@ export interface NativeError extends Error {
   path?: string;
 }
 
+export interface LayerWriterOptions {
+  /** Existing, empty directory to extract into; emptied again on any failure. */
+  dir: string;
+  compression: 'gzip' | 'zstd' | 'none';
+  /** 'sha256:<hex>' (or sha512) of the compressed bytes as received. */
+  expectedDigest?: string;
+  /** 'sha256:<hex>' of the whole uncompressed tar stream. */
+  expectedDiffId?: string;
+  /** Refuse the layer (ERR_LAYER_TOO_LARGE) once the uncompressed stream exceeds this. */
+  maxUncompressedBytes?: number;
+  /** syncfs(2) the layer's filesystem before finish() resolves (default true). */
+  sync?: boolean;
+}
+
+export interface LayerResult {
+  /** Of the compressed bytes, e.g. 'sha256:...'. */
+  digest: string;
+  /** sha256 of the uncompressed tar stream. */
+  diffId: string;
+  compressedSize: number;
+  uncompressedSize: number;
+  /** Tar entries applied (whiteouts included). */
+  entries: number;
+}
+
+/**
+ * Streams one layer into its directory on a thread of its own: the
+ * compressed bytes are hashed, decompressed, hashed again and extracted in
+ * one pass.
+ */
+export interface LayerWriter {
+  /**
+   * Queues a chunk (copied). Resolves at once while less than 8 MiB is
+   * queued, otherwise once the extraction thread has caught up: await it
+   * before writing more. Rejects once extraction has failed.
+   */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Ends the input; resolves once everything is extracted, verified and synced. */
+  finish(): Promise<LayerResult>;
+  /** Stops and empties the directory; a no-op once the writer has ended. */
+  abort(): Promise<void>;
+}
+
+export type LayerErrorCode =
+  | 'ERR_LAYER_DIGEST_MISMATCH'
+  | 'ERR_LAYER_DIFFID_MISMATCH'
+  | 'ERR_LAYER_TRUNCATED'
+  | 'ERR_LAYER_HOSTILE_ENTRY'
+  | 'ERR_LAYER_TOO_LARGE'
+  | 'ERR_LAYER_FORMAT'
+  | 'ERR_LAYER_ABORTED'
+  | 'ERR_STREAM_WRITE_AFTER_END';
+
+/**
+ * A refused layer: `code` is one of LayerErrorCode, or an errno name (then
+ * `errno`, `syscall` and `path` are set as for NativeError). `entry` names
+ * the tar entry at fault; digest mismatches carry `expected` and `actual`.
+ */
+export interface LayerError extends Error {
+  code: LayerErrorCode | string;
+  entry?: string;
+  expected?: string;
+  actual?: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+}
+
 interface Addon {
   overlayMount(options: OverlayMountOptions): Promise<void>;
   overlayUnmount(target: string, options?: { detach?: boolean }): Promise<void>;
   dirUsage(path: string): Promise<DirUsage>;
   lockFile(path: string): Promise<number>;
+  createLayerWriter(options: LayerWriterOptions): LayerWriter;
+  removeTree(path: string): Promise<void>;
   addonVersion(): string;
 }
 
@@ -64,4 +134,8 @@ export const overlayUnmount = (target: string, options?: { detach?: boolean }): 
 export const dirUsage = (path: string): Promise<DirUsage> => load().dirUsage(path);
 /** Takes an exclusive flock on `path`, held (by the returned fd) until the process exits. */
 export const lockFile = (path: string): Promise<number> => load().lockFile(path);
+/** Starts extracting a layer into `options.dir` (see LayerWriter). */
+export const createLayerWriter = (options: LayerWriterOptions): LayerWriter => load().createLayerWriter(options);
+/** Deletes a tree without following symlinks; rejects with EXDEV at a mount point inside it. */
+export const removeTree = (path: string): Promise<void> => load().removeTree(path);
 export const addonVersion = (): string => load().addonVersion();

@@ -7,6 +7,8 @@ export interface CniNetworkConfig {
   cniVersion: string;
   /** The plugin chain; a single-plugin .conf becomes a chain of one. */
   plugins: Record<string, unknown>[];
+  /** The list asks runtimes never to run CHECK on it (`"disableCheck": true`, or the string "true" of spec 0.4.0). */
+  disableCheck: boolean;
 }
 
 export type CniConfigLookup = { found: true; network: CniNetworkConfig } | { found: false; reason: string };
@@ -52,6 +54,7 @@ async function parseCniConfig(file: string): Promise<CniNetworkConfig> {
   const conf = doc as Record<string, unknown>;
   if (typeof conf.name !== 'string' || conf.name === '') throw new Error('missing "name"');
   const cniVersion = typeof conf.cniVersion === 'string' ? conf.cniVersion : '';
+  const disableCheck = conf.disableCheck === true || conf.disableCheck === 'true';
   if (file.endsWith('.conflist') || Array.isArray(conf.plugins)) {
     const plugins = conf.plugins;
     if (!Array.isArray(plugins) || plugins.length === 0) throw new Error('"plugins" must be a non-empty list');
@@ -60,8 +63,8 @@ async function parseCniConfig(file: string): Promise<CniNetworkConfig> {
         throw new Error(`plugins[${i}] has no "type"`);
       }
     }
-    return { file, name: conf.name, cniVersion, plugins: plugins as Record<string, unknown>[] };
+    return { file, name: conf.name, cniVersion, plugins: plugins as Record<string, unknown>[], disableCheck };
   }
   if (typeof conf.type !== 'string') throw new Error('missing "type"');
-  return { file, name: conf.name, cniVersion, plugins: [conf] };
+  return { file, name: conf.name, cniVersion, plugins: [conf], disableCheck };
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { packageRoot } from '../package_info.js';
 
-/** How decoded messages look to handlers; the generated types in ./generated/cri.ts match it. */
+/** How decoded messages look to handlers; the generated types in ./generated/ match it. */
 const decodeOptions: protobuf.IConversionOptions = {
   longs: Number,
   enums: Number,
@@ -13,17 +13,22 @@ const decodeOptions: protobuf.IConversionOptions = {
   objects: true,
 };
 
-export const criProtoPath = join(packageRoot, 'proto', 'runtime', 'v1', 'api.proto');
+export const protoFiles = {
+  cri: join(packageRoot, 'proto', 'runtime', 'v1', 'api.proto'),
+  skiff: join(packageRoot, 'proto', 'skiff', 'v1', 'pull_progress.proto'),
+} as const;
 
-let cachedRoot: protobuf.Root | undefined;
+const roots = new Map<string, protobuf.Root>();
 
-/** The CRI schema, parsed once (synchronously, at start-up). */
-export function criRoot(): protobuf.Root {
-  if (!cachedRoot) {
-    cachedRoot = protobuf.loadSync(criProtoPath);
-    cachedRoot.resolveAll();
+/** A schema, parsed once (synchronously, at start-up). */
+function protoRoot(file: keyof typeof protoFiles): protobuf.Root {
+  let root = roots.get(file);
+  if (!root) {
+    root = protobuf.loadSync(protoFiles[file]);
+    root.resolveAll();
+    roots.set(file, root);
   }
-  return cachedRoot;
+  return root;
 }
 
 function codecFor(type: protobuf.Type): { serialize: (v: object) => Buffer; deserialize: (b: Buffer) => object } {
@@ -33,9 +38,10 @@ function codecFor(type: protobuf.Type): { serialize: (v: object) => Buffer; dese
   };
 }
 
-/** A grpc-js service definition for one CRI service, keyed by the proto method name. */
+/** A grpc-js service definition, keyed by the proto method name. */
 export function serviceDefinition(serviceName: string): ServiceDefinition {
-  const service = criRoot().lookupService(serviceName);
+  const file = serviceName.startsWith('skiff.') ? 'skiff' : 'cri';
+  const service = protoRoot(file).lookupService(serviceName);
   const definition: Record<string, MethodDefinition<object, object>> = {};
   for (const method of service.methodsArray) {
     method.resolve();

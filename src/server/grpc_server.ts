@@ -11,8 +11,7 @@ import {
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { serviceDefinition } from '../proto/codec.js';
-import { ImageServiceName, RuntimeServiceName } from '../proto/cri.js';
-import { RpcError, type ImageHandlers, type RuntimeHandlers } from './rpc.js';
+import { RpcError } from './rpc.js';
 
 /** The kubelet and crictl refuse replies above 16 MiB; we hold ourselves to the same. */
 const maxMessageBytes = 16 * 1024 * 1024;
@@ -20,13 +19,18 @@ const maxMessageBytes = 16 * 1024 * 1024;
 type AnyUnary = (request: unknown) => Promise<unknown>;
 type AnyStream = (request: unknown, send: (reply: unknown) => Promise<void>, signal: AbortSignal) => Promise<void>;
 
-export function createGrpcServer(log: Logger, runtime: RuntimeHandlers, image: ImageHandlers): Server {
+/** A gRPC service by its full name, with the handlers it has so far. */
+export interface ServiceHandlers {
+  name: string;
+  handlers: object;
+}
+
+export function createGrpcServer(log: Logger, services: ServiceHandlers[]): Server {
   const server = new Server({
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
   });
-  addService(server, log, RuntimeServiceName, runtime as Record<string, unknown>);
-  addService(server, log, ImageServiceName, image as Record<string, unknown>);
+  for (const service of services) addService(server, log, service.name, service.handlers as Record<string, unknown>);
   return server;
 }
 

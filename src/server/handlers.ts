@@ -1,4 +1,11 @@
 // Which file serves which RPC. Methods absent here answer UNIMPLEMENTED.
+import { imageFsInfoHandlers } from './image_fs_info.js';
+import { imagePullHandlers } from './image_pull.js';
+import { imageRemoveHandlers } from './image_remove.js';
+import { imageStatusHandlers } from './image_status.js';
+import { ImageServiceName, RuntimeServiceName } from '../proto/cri.js';
+import type { ServiceHandlers } from './grpc_server.js';
+import { pullProgressHandlers } from './pull_progress_watch.js';
 import type { ImageHandlers, RuntimeHandlers, ServerContext } from './rpc.js';
 import { runtimeInfoHandlers } from './runtime_info.js';
 
@@ -6,6 +13,20 @@ export function runtimeHandlers(ctx: ServerContext): RuntimeHandlers {
   return { ...runtimeInfoHandlers(ctx) };
 }
 
-export function imageHandlers(_ctx: ServerContext): ImageHandlers {
-  return {};
+export function imageHandlers(ctx: ServerContext): ImageHandlers {
+  return {
+    ...imagePullHandlers(ctx),
+    ...imageStatusHandlers(ctx),
+    ...imageRemoveHandlers(ctx),
+    ...imageFsInfoHandlers(ctx),
+  };
+}
+
+/** Every service the daemon serves on its socket: the CRI's two, and skiff's own. */
+export function allServices(ctx: ServerContext): ServiceHandlers[] {
+  return [
+    { name: RuntimeServiceName, handlers: runtimeHandlers(ctx) },
+    { name: ImageServiceName, handlers: imageHandlers(ctx) },
+    { name: 'skiff.v1.PullProgress', handlers: pullProgressHandlers(ctx) },
+  ];
 }

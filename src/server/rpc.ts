@@ -1,6 +1,10 @@
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { SkiffConfig } from '../config/schema.js';
+import type { ImagePuller } from '../image/pull.js';
+import type { PullProgress } from '../image/pull_progress.js';
+import type { ImageStore } from '../storage/image_store.js';
+import type { LayerStore } from '../storage/layer_store.js';
 import type { Init, ImageServiceMethods, RuntimeServiceMethods } from '../proto/cri.js';
 
 /** A gRPC status to return: handlers throw it, the wiring sends it. */
@@ -22,6 +26,10 @@ export const notFound = (message: string): RpcError => new RpcError(status.NOT_F
 export interface ServerContext {
   config: SkiffConfig;
   log: Logger;
+  images: ImageStore;
+  layers: LayerStore;
+  puller: ImagePuller;
+  progress: PullProgress;
 }
 
 interface MethodShape {

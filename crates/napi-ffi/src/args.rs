@@ -2,10 +2,13 @@
 //! offending argument the way Node's own APIs do:
 //! `The "options.target" argument must be of type string. Received undefined`.
 
+use std::os::raw::c_void;
 use std::path::PathBuf;
+use std::ptr;
 
 use crate::env::{Env, Value, ValueType};
 use crate::error::{JsError, JsResult};
+use crate::sys;
 
 /// Argument readers bound to an env. `name` is what error messages call
 /// the value, e.g. "options.lowerdirs[3]".
@@ -78,6 +81,61 @@ impl Args {
             return Ok(None);
         }
         self.boolean(value, name).map(Some)
+    }
+
+    /// A copy of the bytes of a Buffer or Uint8Array.
+    pub fn bytes(self, value: Value, name: &str) -> JsResult<Vec<u8>> {
+        let env = self.env;
+        let raw_env = env.raw();
+        let mut is_typed = false;
+        let status = unsafe { sys::napi_is_typedarray(raw_env, value.raw(), &mut is_typed) };
+        env.check(status, "napi_is_typedarray")?;
+        if is_typed {
+            let mut kind = 0;
+            let mut len = 0usize;
+            let mut data: *mut c_void = ptr::null_mut();
+            let status = unsafe {
+                sys::napi_get_typedarray_info(
+                    raw_env,
+                    value.raw(),
+                    &mut kind,
+                    &mut len,
+                    &mut data,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                )
+            };
+            env.check(status, "napi_get_typedarray_info")?;
+            if kind == sys::napi_uint8_array || kind == sys::napi_uint8_clamped_array {
+                if data.is_null() || len == 0 {
+                    return Ok(Vec::new());
+                }
+                // `data` already includes the view's byte offset; for
+                // uint8 arrays `len` is in bytes.
+                let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, len) };
+                return Ok(bytes.to_vec());
+            }
+        }
+        Err(self.wrong_type(value, name, "an instance of Buffer or Uint8Array"))
+    }
+
+    /// An optional non-negative integer no larger than 2^53 - 1.
+    pub fn optional_safe_integer(self, value: Value, name: &str) -> JsResult<Option<u64>> {
+        if self.is_absent(value)? {
+            return Ok(None);
+        }
+        if self.env.type_of(value)? != ValueType::Number {
+            return Err(self.wrong_type(value, name, "of type number"));
+        }
+        let n = self.env.get_double(value)?;
+        const MAX_SAFE: f64 = 9_007_199_254_740_991.0;
+        if !(n.is_finite() && n.fract() == 0.0 && (0.0..=MAX_SAFE).contains(&n)) {
+            return Err(JsError::out_of_range(format!(
+                "The value of \"{}\" is out of range. It must be an integer >= 0 and <= {}. Received {}",
+                name, MAX_SAFE as u64, n
+            )));
+        }
+        Ok(Some(n as u64))
     }
 
     /// Checks `value` is a plain object (not null, not an array).

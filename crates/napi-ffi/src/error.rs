@@ -14,8 +14,12 @@ pub type JsResult<T> = Result<T, JsError>;
 pub enum JsError {
     /// A bad argument: thrown as a TypeError with `code`.
     InvalidArg { code: &'static str, message: String },
+    /// A number outside its allowed range: a RangeError, ERR_OUT_OF_RANGE.
+    OutOfRange(String),
     /// A failed system call.
     Sys(SysError),
+    /// An Error with its own code and properties (boxed: it is large).
+    Coded(Box<Coded>),
     /// A failed Node-API call. A JS exception may already be pending; if so
     /// that exception is what gets thrown.
     Napi {
@@ -25,6 +29,23 @@ pub enum JsError {
     },
     /// A Rust panic caught at the boundary.
     Panic(String),
+}
+
+/// An Error with its own `code` (e.g. "ERR_LAYER_FORMAT", or an errno
+/// name), the system-error properties (`errno`, `syscall`, `path`) when
+/// `sys` is set, and extra string properties (e.g. `entry`).
+#[derive(Debug)]
+pub struct Coded {
+    pub code: &'static str,
+    pub message: String,
+    pub sys: Option<SysError>,
+    pub props: Vec<(&'static str, String)>,
+}
+
+impl From<Coded> for JsError {
+    fn from(coded: Coded) -> JsError {
+        JsError::Coded(Box::new(coded))
+    }
 }
 
 impl From<SysError> for JsError {
@@ -48,6 +69,10 @@ impl JsError {
             code: "ERR_INVALID_ARG_VALUE",
             message: message.into(),
         }
+    }
+
+    pub fn out_of_range(message: impl Into<String>) -> JsError {
+        JsError::OutOfRange(message.into())
     }
 
     /// Builds the JS value to throw or reject with. None only when even
@@ -78,12 +103,27 @@ impl JsError {
     fn build(self, env: Env) -> Result<Value, JsError> {
         match self {
             JsError::InvalidArg { code, message } => create(env, ErrorClass::Type, code, &message),
+            JsError::OutOfRange(message) => {
+                create(env, ErrorClass::Range, "ERR_OUT_OF_RANGE", &message)
+            }
             JsError::Sys(err) => {
                 let error = create(env, ErrorClass::Error, err.code(), &err.to_string())?;
-                env.set_named(error, "errno", env.double(f64::from(err.errno))?)?;
-                env.set_named(error, "syscall", env.string(err.syscall)?)?;
-                if let Some(path) = &err.path {
-                    env.set_named(error, "path", env.string(&path.to_string_lossy())?)?;
+                set_sys_props(env, error, &err)?;
+                Ok(error)
+            }
+            JsError::Coded(coded) => {
+                let Coded {
+                    code,
+                    message,
+                    sys,
+                    props,
+                } = *coded;
+                let error = create(env, ErrorClass::Error, code, &message)?;
+                if let Some(err) = &sys {
+                    set_sys_props(env, error, err)?;
+                }
+                for (name, value) in props {
+                    env.set_named(error, name, env.string(&value)?)?;
                 }
                 Ok(error)
             }
@@ -103,9 +143,19 @@ impl JsError {
     }
 }
 
+fn set_sys_props(env: Env, error: Value, err: &SysError) -> Result<(), JsError> {
+    env.set_named(error, "errno", env.double(f64::from(err.errno))?)?;
+    env.set_named(error, "syscall", env.string(err.syscall)?)?;
+    if let Some(path) = &err.path {
+        env.set_named(error, "path", env.string(&path.to_string_lossy())?)?;
+    }
+    Ok(())
+}
+
 enum ErrorClass {
     Error,
     Type,
+    Range,
 }
 
 fn create(env: Env, class: ErrorClass, code: &str, message: &str) -> Result<Value, JsError> {
@@ -119,6 +169,9 @@ fn create(env: Env, class: ErrorClass, code: &str, message: &str) -> Result<Valu
             }
             ErrorClass::Type => {
                 sys::napi_create_type_error(env.raw(), code.raw(), message.raw(), &mut error)
+            }
+            ErrorClass::Range => {
+                sys::napi_create_range_error(env.raw(), code.raw(), message.raw(), &mut error)
             }
         }
     };

@@ -24,12 +24,24 @@ pub struct CallContext {
     env: Env,
     argv: [napi_value; MAX_ARGS],
     argc: usize,
+    this: napi_value,
     undefined: Value,
 }
 
 impl CallContext {
     pub fn env(&self) -> Env {
         self.env
+    }
+
+    /// The receiver (`this`) of the call, e.g. the object a method was
+    /// called on.
+    pub fn this(&self) -> Value {
+        if self.this.is_null() {
+            self.undefined
+        } else {
+            // A handle node just gave us for this call.
+            unsafe { Value::from_raw(self.this) }
+        }
     }
 
     pub fn args(&self) -> Args {
@@ -63,13 +75,14 @@ fn call_handler(env: Env, info: napi_callback_info) -> JsResult<Value> {
     let mut argv = [ptr::null_mut(); MAX_ARGS];
     let mut argc = MAX_ARGS;
     let mut data: *mut c_void = ptr::null_mut();
+    let mut this: napi_value = ptr::null_mut();
     let status = unsafe {
         sys::napi_get_cb_info(
             env.raw(),
             info,
             &mut argc,
             argv.as_mut_ptr(),
-            ptr::null_mut(),
+            &mut this,
             &mut data,
         )
     };
@@ -80,9 +93,33 @@ fn call_handler(env: Env, info: napi_callback_info) -> JsResult<Value> {
         env,
         argv,
         argc,
+        this,
         undefined: env.undefined()?,
     };
     handler(&ctx)
+}
+
+impl Env {
+    /// A JS function named `name` that calls `handler`.
+    pub fn function(self, name: &str, handler: Handler) -> JsResult<Value> {
+        let cname = CString::new(name).map_err(|_| {
+            JsError::invalid_value(format!("function name {:?} contains NUL", name))
+        })?;
+        let mut func = ptr::null_mut();
+        let status = unsafe {
+            sys::napi_create_function(
+                self.raw(),
+                cname.as_ptr(),
+                name.len(),
+                Some(trampoline),
+                handler as *mut c_void,
+                &mut func,
+            )
+        };
+        self.check(status, "napi_create_function")?;
+        // A handle node just created for us.
+        Ok(unsafe { Value::from_raw(func) })
+    }
 }
 
 /// The module's `exports` object during registration.
@@ -97,22 +134,7 @@ impl Exports {
     }
 
     pub fn function(&self, name: &str, handler: Handler) -> JsResult<()> {
-        let cname = CString::new(name)
-            .map_err(|_| JsError::invalid_value(format!("export name {:?} contains NUL", name)))?;
-        let mut func = ptr::null_mut();
-        let status = unsafe {
-            sys::napi_create_function(
-                self.env.raw(),
-                cname.as_ptr(),
-                name.len(),
-                Some(trampoline),
-                handler as *mut c_void,
-                &mut func,
-            )
-        };
-        self.env.check(status, "napi_create_function")?;
-        // A handle node just created for us.
-        let func = unsafe { Value::from_raw(func) };
+        let func = self.env.function(name, handler)?;
         self.env.set_named(self.object, name, func)
     }
 

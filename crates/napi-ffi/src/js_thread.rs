@@ -5,6 +5,7 @@
 use std::os::raw::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::env::Env;
 use crate::error::{panic_message, JsError, JsResult};
@@ -12,20 +13,41 @@ use crate::sys::{self, napi_env, napi_status, napi_threadsafe_function, napi_val
 
 type Job = Box<dyn FnOnce(Env) + Send>;
 
-/// While any `JsThread` is alive the event loop stays alive, so a pending
-/// promise keeps node running until it settles.
+/// Whether node still has the threadsafe function. Node destroys it when
+/// its environment is torn down (process exit) even while threads hold it;
+/// its finalizer flips this under the lock, and every use of the handle
+/// happens under the same lock after checking it, so nothing touches freed
+/// memory at exit.
+type Alive = Arc<Mutex<bool>>;
+
+fn lock(alive: &Alive) -> MutexGuard<'_, bool> {
+    alive.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// While any `JsThread` is alive the event loop stays alive (unless told
+/// otherwise with `keep_alive`), so a pending promise keeps node running
+/// until it settles.
 pub struct JsThread {
     tsfn: napi_threadsafe_function,
+    alive: Alive,
 }
 
 // Node-API threadsafe functions are made to be called and released from
 // any thread. Each JsThread owns one acquisition, released on drop.
 unsafe impl Send for JsThread {}
 
+unsafe extern "C" fn finalized(_env: napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // The Box made in `new`; node calls this once, as it destroys the tsfn.
+    let alive = Box::from_raw(data as *mut Alive);
+    *lock(&alive) = false;
+}
+
 impl JsThread {
     /// `name` labels the async resource (visible in async_hooks).
     pub fn new(env: Env, name: &str) -> JsResult<JsThread> {
         let resource_name = env.string(name)?.raw();
+        let alive: Alive = Arc::new(Mutex::new(true));
+        let finalize_data = Box::into_raw(Box::new(alive.clone()));
         let mut tsfn = ptr::null_mut();
         let status = unsafe {
             sys::napi_create_threadsafe_function(
@@ -35,15 +57,18 @@ impl JsThread {
                 resource_name,
                 0, // unbounded queue: calls never block
                 1, // this handle's acquisition
-                ptr::null_mut(),
-                None,
+                finalize_data as *mut c_void,
+                Some(finalized),
                 ptr::null_mut(),
                 Some(dispatch),
                 &mut tsfn,
             )
         };
-        env.check(status, "napi_create_threadsafe_function")?;
-        Ok(JsThread { tsfn })
+        if let Err(err) = env.check(status, "napi_create_threadsafe_function") {
+            drop(unsafe { Box::from_raw(finalize_data) });
+            return Err(err);
+        }
+        Ok(JsThread { tsfn, alive })
     }
 
     /// Queues `job` to run on the JS thread. Fails (dropping the job here)
@@ -51,13 +76,19 @@ impl JsThread {
     pub fn call(&self, job: impl FnOnce(Env) + Send + 'static) -> Result<(), napi_status> {
         let job: Box<Job> = Box::new(Box::new(job));
         let data = Box::into_raw(job);
-        let status = unsafe {
-            sys::napi_call_threadsafe_function(
-                self.tsfn,
-                data as *mut c_void,
-                sys::napi_tsfn_blocking,
-            )
+        let alive = lock(&self.alive);
+        let status = if *alive {
+            unsafe {
+                sys::napi_call_threadsafe_function(
+                    self.tsfn,
+                    data as *mut c_void,
+                    sys::napi_tsfn_blocking,
+                )
+            }
+        } else {
+            sys::napi_closing
         };
+        drop(alive);
         if status != sys::napi_ok {
             drop(unsafe { Box::from_raw(data) });
             return Err(status);
@@ -65,19 +96,47 @@ impl JsThread {
         Ok(())
     }
 
+    /// Whether the queue keeps node's event loop alive (it does when
+    /// created). A long-lived JsThread is let go while nothing awaits it,
+    /// so an idle one never holds the process open. JS thread only.
+    pub fn keep_alive(&self, env: Env, keep: bool) -> JsResult<()> {
+        let alive = lock(&self.alive);
+        if !*alive {
+            return Ok(());
+        }
+        let status = unsafe {
+            if keep {
+                sys::napi_ref_threadsafe_function(env.raw(), self.tsfn)
+            } else {
+                sys::napi_unref_threadsafe_function(env.raw(), self.tsfn)
+            }
+        };
+        env.check(status, "napi_ref_threadsafe_function")
+    }
+
     /// Another handle to the same queue, e.g. for a second producer thread.
     pub fn try_clone(&self) -> Result<JsThread, napi_status> {
+        let alive = lock(&self.alive);
+        if !*alive {
+            return Err(sys::napi_closing);
+        }
         let status = unsafe { sys::napi_acquire_threadsafe_function(self.tsfn) };
         if status != sys::napi_ok {
             return Err(status);
         }
-        Ok(JsThread { tsfn: self.tsfn })
+        Ok(JsThread {
+            tsfn: self.tsfn,
+            alive: self.alive.clone(),
+        })
     }
 }
 
 impl Drop for JsThread {
     fn drop(&mut self) {
-        unsafe { sys::napi_release_threadsafe_function(self.tsfn, sys::napi_tsfn_release) };
+        let alive = lock(&self.alive);
+        if *alive {
+            unsafe { sys::napi_release_threadsafe_function(self.tsfn, sys::napi_tsfn_release) };
+        }
     }
 }
 

@@ -7,8 +7,9 @@
 //! JS thread. Work leaves it as a `Send` closure on a std thread (never the
 //! libuv pool, which long mounts or tree walks would starve), and comes back
 //! through a [`JsThread`] (a Node-API threadsafe function). The same
-//! `JsThread` can carry any number of calls, which is what streaming will
-//! build on.
+//! `JsThread` can carry any number of calls, which is what streaming
+//! builds on: a Rust value owned by a JS object ([`Env::wrap`]) whose
+//! methods hand work to a long-lived thread and get promises settled back.
 
 pub mod sys;
 
@@ -18,10 +19,11 @@ mod error;
 mod function;
 mod js_thread;
 mod promise;
+mod wrap;
 
 pub use args::Args;
 pub use env::{Env, Value, ValueType};
-pub use error::{JsError, JsResult};
+pub use error::{Coded, JsError, JsResult};
 pub use function::{register_module, CallContext, Exports, Handler};
 pub use js_thread::JsThread;
-pub use promise::{spawn_promise, Deferred};
+pub use promise::{settled_promise, spawn_promise, Deferred};

@@ -51,6 +51,13 @@ impl Deferred {
     }
 }
 
+/// A promise already resolved with the value or rejected with the error.
+pub fn settled_promise(env: Env, result: JsResult<Value>) -> JsResult<Value> {
+    let (deferred, promise) = Deferred::new(env)?;
+    deferred.settle(env, result);
+    Ok(promise)
+}
+
 /// Runs `work` on a new thread and returns a promise for its outcome:
 /// `to_js` converts a success on the JS thread; a SysError rejects with a
 /// Node-style system error; a panic rejects with ERR_NATIVE_PANIC.

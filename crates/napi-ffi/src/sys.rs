@@ -29,12 +29,17 @@ pub struct napi_deferred__ {
 pub struct napi_threadsafe_function__ {
     _private: [u8; 0],
 }
+#[repr(C)]
+pub struct napi_ref__ {
+    _private: [u8; 0],
+}
 
 pub type napi_env = *mut napi_env__;
 pub type napi_value = *mut napi_value__;
 pub type napi_callback_info = *mut napi_callback_info__;
 pub type napi_deferred = *mut napi_deferred__;
 pub type napi_threadsafe_function = *mut napi_threadsafe_function__;
+pub type napi_ref = *mut napi_ref__;
 
 pub type napi_status = c_int;
 pub const napi_ok: napi_status = 0;
@@ -52,6 +57,17 @@ pub const napi_object: napi_valuetype = 6;
 pub const napi_function: napi_valuetype = 7;
 pub const napi_external: napi_valuetype = 8;
 pub const napi_bigint: napi_valuetype = 9;
+
+pub type napi_typedarray_type = c_int;
+pub const napi_uint8_array: napi_typedarray_type = 1;
+pub const napi_uint8_clamped_array: napi_typedarray_type = 2;
+
+/// A 128-bit tag marking objects (N-API 8).
+#[repr(C)]
+pub struct napi_type_tag {
+    pub lower: u64,
+    pub upper: u64,
+}
 
 pub type napi_threadsafe_function_release_mode = c_int;
 pub const napi_tsfn_release: napi_threadsafe_function_release_mode = 0;
@@ -140,6 +156,44 @@ extern "C" {
         value: napi_value,
     ) -> napi_status;
 
+    // Typed arrays.
+    pub fn napi_is_typedarray(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    pub fn napi_get_typedarray_info(
+        env: napi_env,
+        typedarray: napi_value,
+        type_: *mut napi_typedarray_type,
+        length: *mut usize,
+        data: *mut *mut c_void,
+        arraybuffer: *mut napi_value,
+        byte_offset: *mut usize,
+    ) -> napi_status;
+
+    // Native objects behind JS objects.
+    pub fn napi_wrap(
+        env: napi_env,
+        js_object: napi_value,
+        native_object: *mut c_void,
+        finalize_cb: napi_finalize,
+        finalize_hint: *mut c_void,
+        result: *mut napi_ref,
+    ) -> napi_status;
+    pub fn napi_unwrap(
+        env: napi_env,
+        js_object: napi_value,
+        result: *mut *mut c_void,
+    ) -> napi_status;
+    pub fn napi_type_tag_object(
+        env: napi_env,
+        value: napi_value,
+        type_tag: *const napi_type_tag,
+    ) -> napi_status;
+    pub fn napi_check_object_type_tag(
+        env: napi_env,
+        value: napi_value,
+        type_tag: *const napi_type_tag,
+        result: *mut bool,
+    ) -> napi_status;
+
     // Functions.
     pub fn napi_get_cb_info(
         env: napi_env,
@@ -166,6 +220,12 @@ extern "C" {
         result: *mut napi_value,
     ) -> napi_status;
     pub fn napi_create_type_error(
+        env: napi_env,
+        code: napi_value,
+        msg: napi_value,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_create_range_error(
         env: napi_env,
         code: napi_value,
         msg: napi_value,

@@ -8,10 +8,19 @@
 //!   overlayUnmount(target, { detach? }?): Promise<void>
 //!   dirUsage(path): Promise<{ bytes, inodes }>
 //!   lockFile(path): Promise<number>
+//!   createLayerWriter({ dir, compression, expectedDigest?, expectedDiffId?,
+//!                       maxUncompressedBytes?, sync? }): LayerWriter
+//!     LayerWriter.write(chunk): Promise<void>   (pending = backpressure)
+//!     LayerWriter.finish(): Promise<{ digest, diffId, compressedSize,
+//!                                     uncompressedSize, entries }>
+//!     LayerWriter.abort(): Promise<void>
+//!   removeTree(path): Promise<void>
 //!   addonVersion(): string
 //! Failures reject with Errors carrying code, errno, syscall and path like
-//! Node's own; bad arguments throw TypeErrors synchronously.
+//! Node's own; bad arguments throw TypeErrors synchronously. Layer errors
+//! carry ERR_LAYER_* codes and the offending tar `entry`.
 
+mod layer;
 mod lock;
 mod mount;
 mod usage;
@@ -33,6 +42,8 @@ fn init(exports: &Exports) -> JsResult<()> {
     exports.function("overlayUnmount", mount::overlay_unmount)?;
     exports.function("dirUsage", usage::dir_usage)?;
     exports.function("lockFile", lock::lock_file)?;
+    exports.function("createLayerWriter", layer::create_layer_writer)?;
+    exports.function("removeTree", layer::remove_tree)?;
     exports.function("addonVersion", addon_version)?;
     Ok(())
 }
