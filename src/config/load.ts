@@ -1,6 +1,7 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
+import { dropInFiles, readOptionalFile } from './config_files.js';
 import {
   defaultConfig,
   defaultRuntimeHandler,
@@ -17,6 +18,8 @@ import {
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
+
+const configError = (message: string): ConfigError => new ConfigError(message);
 
 export const systemConfigFile = '/etc/skiff/skiff.toml';
 export const systemDropInDir = '/etc/skiff/skiff.d';
@@ -43,14 +46,14 @@ export async function loadConfig(sources: ConfigSources): Promise<SkiffConfig> {
   const origins = new Map<string, string>();
 
   if (sources.systemFile !== '') {
-    const text = await readOptional(sources.systemFile);
+    const text = await readOptionalFile(sources.systemFile, configError);
     if (text !== undefined) applyFile(config, origins, sources.systemFile, text);
   }
-  for (const file of await dropInFiles(sources.dropInDir)) {
+  for (const file of await dropInFiles(sources.dropInDir, '.toml', configError)) {
     applyFile(config, origins, file, await readFile(file, 'utf8'));
   }
   if (sources.extraFile !== undefined) {
-    const text = await readOptional(sources.extraFile);
+    const text = await readOptionalFile(sources.extraFile, configError);
     if (text === undefined) throw new ConfigError(`${sources.extraFile}: config file not found`);
     applyFile(config, origins, sources.extraFile, text);
   }
@@ -66,27 +69,6 @@ export function parseConfigText(source: string, text: string): SkiffConfig {
   applyFile(config, origins, source, text);
   checkWhole(config, origins);
   return config;
-}
-
-async function readOptional(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ConfigError(`${file}: cannot read: ${(err as Error).message}`);
-  }
-}
-
-async function dropInFiles(dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new ConfigError(`${dir}: cannot read drop-in directory: ${(err as Error).message}`);
-  }
-  // Plain code-unit order, so 10-a.toml < 9-b.toml exactly as `ls` in the C locale.
-  return names.filter((n) => n.endsWith('.toml')).sort().map((n) => join(dir, n));
 }
 
 function applyFile(config: SkiffConfig, origins: Map<string, string>, file: string, text: string): void {

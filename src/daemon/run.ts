@@ -8,6 +8,8 @@ import { allServices } from '../server/handlers.js';
 import { packageVersion } from '../package_info.js';
 import { lockDaemonState } from './lock.js';
 import { createLogger } from './logger.js';
+import { openContainers } from './containers.js';
+import { openPods } from './pods.js';
 import { openImageStorage } from './storage.js';
 
 /** How long in-flight calls may run after SIGTERM before they are cut off. */
@@ -22,7 +24,10 @@ export async function runDaemon(config: SkiffConfig): Promise<number> {
   await lockDaemonState(config);
   await removeStaleSocket(config.listen);
 
-  const context = { config, log, ...(await openImageStorage(config, log)) };
+  const storage = await openImageStorage(config, log);
+  const pods = await openPods(config, log);
+  const containers = await openContainers(config, log, pods, storage.images, storage.layers);
+  const context = { config, log, ...storage, pods, containers };
   const server = createGrpcServer(log, allServices(context));
   await bindUnix(server, config.listen);
   await chmod(config.listen, 0o660);

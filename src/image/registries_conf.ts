@@ -5,9 +5,8 @@
  * way containers/image merges them, so a host's existing files mean the same
  * thing to skiff as to podman and CRI-O.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
+import { dropInFiles, readOptionalFile } from '../config/config_files.js';
 import {
   dockerHubDomain,
   domainProblem,
@@ -27,6 +26,8 @@ export class RegistriesConfError extends Error {
 }
 
 /** The image matches a `blocked = true` entry: neither it nor its mirrors may be contacted. */
+const confError = (message: string): RegistriesConfError => new RegistriesConfError(message);
+
 export class BlockedRegistryError extends Error {
   override name = 'BlockedRegistryError';
   constructor(
@@ -130,10 +131,10 @@ interface ConfFragment {
  */
 export async function loadRegistriesConf(file: string, dropInDir: string): Promise<RegistriesConf> {
   const conf = emptyConf();
-  const main = await readOptional(file);
+  const main = await readOptionalFile(file, confError);
   if (main !== undefined) mergeFragment(conf, parseFragment(file, main));
-  for (const dropIn of await dropInFiles(dropInDir)) {
-    const text = await readOptional(dropIn);
+  for (const dropIn of await dropInFiles(dropInDir, '.conf', confError)) {
+    const text = await readOptionalFile(dropIn, confError);
     // A file removed between listing and reading is an ordinary race, not an error.
     if (text !== undefined) mergeFragment(conf, parseFragment(dropIn, text));
   }
@@ -474,34 +475,6 @@ function sourceAt(entry: RegistryEntry, location: string, insecure: boolean, mir
     }
   }
   return { reference, endpoint: registryApiHost(reference.domain), insecure, mirror };
-}
-
-async function readOptional(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new RegistriesConfError(`${file}: cannot read: ${(err as Error).message}`);
-  }
-}
-
-/** `*.conf` files directly in `dir` (not in subdirectories), in plain code-unit order. */
-async function dropInFiles(dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new RegistriesConfError(`${dir}: cannot read drop-in directory: ${(err as Error).message}`);
-  }
-  const files: string[] = [];
-  for (const name of names.filter((n) => n.endsWith('.conf')).sort()) {
-    const file = join(dir, name);
-    const info = await stat(file).catch(() => undefined);
-    if (info?.isDirectory()) continue;
-    files.push(file);
-  }
-  return files;
 }
 
 /** Type checks for one file's values; every failure names the file and the key. */

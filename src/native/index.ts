@@ -104,6 +104,31 @@ export interface LayerError extends Error {
   path?: string;
 }
 
+export type NamespaceKind = 'net' | 'ipc' | 'uts';
+
+export interface PinNamespacesOptions {
+  /** Directory for the pinned files (`<dir>/<kind>`); created with mode 0700 when missing. */
+  dir: string;
+  /** The namespaces to create, each at most once. */
+  kinds: NamespaceKind[];
+  /** Set in the new UTS namespace ('uts' must be in kinds); 1 to 64 bytes. */
+  hostname?: string;
+  /**
+   * Written inside the new namespaces, e.g. { 'net.ipv4.ip_unprivileged_port_start': '0' }.
+   * Keys are dot-separated [A-Za-z0-9_-] names and must be namespaced sysctls
+   * of a kind being created: net.* (net), kernel.shm*, kernel.msg*, kernel.sem,
+   * fs.mqueue.* (ipc), kernel.hostname, kernel.domainname (uts).
+   */
+  sysctls?: Record<string, string>;
+}
+
+/** Paths of the pinned namespace files, one per kind asked for. */
+export interface PinnedNamespaces {
+  net?: string;
+  ipc?: string;
+  uts?: string;
+}
+
 interface Addon {
   overlayMount(options: OverlayMountOptions): Promise<void>;
   overlayUnmount(target: string, options?: { detach?: boolean }): Promise<void>;
@@ -111,11 +136,18 @@ interface Addon {
   lockFile(path: string): Promise<number>;
   createLayerWriter(options: LayerWriterOptions): LayerWriter;
   removeTree(path: string): Promise<void>;
+  pinNamespaces(options: PinNamespacesOptions): Promise<PinnedNamespaces>;
+  unpinNamespaces(paths: string[]): Promise<void>;
+  isNamespacePinned(path: string): Promise<boolean>;
+  readFileInRoot(root: string, path: string, maxBytes: number): Promise<Buffer | undefined>;
+  mkdirInRoot(root: string, path: string, mode?: number): Promise<string>;
   addonVersion(): string;
 }
 
 /** Where `npm run build:native` installs the addon. */
 export const addonPath = join(packageRoot, 'build', 'skiff.node');
+/** Where `npm run build:native` installs the static pause binary (the infra process of PID-sharing pods). */
+export const pauseBinaryPath = join(packageRoot, 'build', 'pause');
 
 let addon: Addon | undefined;
 
@@ -138,4 +170,42 @@ export const lockFile = (path: string): Promise<number> => load().lockFile(path)
 export const createLayerWriter = (options: LayerWriterOptions): LayerWriter => load().createLayerWriter(options);
 /** Deletes a tree without following symlinks; rejects with EXDEV at a mount point inside it. */
 export const removeTree = (path: string): Promise<void> => load().removeTree(path);
+/**
+ * Creates new network/IPC/UTS namespaces and pins each by a bind mount at
+ * `<dir>/<kind>`, on a short-lived thread of the addon: `lo` comes up in the
+ * new netns, the hostname and sysctls are set inside. Bad options throw
+ * (ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE); kernel failures reject with a
+ * NativeError naming the call (unshare, sethostname, ioctl, open/write of
+ * /proc/sys/..., mount) and path, and leave nothing pinned. EEXIST (syscall
+ * 'mount') when a namespace is already pinned at one of the paths.
+ */
+export const pinNamespaces = (options: PinNamespacesOptions): Promise<PinnedNamespaces> =>
+  load().pinNamespaces(options);
+/**
+ * Unmounts (MNT_DETACH, nsfs mounts only) and removes pinned namespace files.
+ * Idempotent: missing or unmounted paths are fine. Rejects with the first
+ * failure (syscall 'umount2' or 'unlink') after trying every path.
+ */
+export const unpinNamespaces = (paths: string[]): Promise<void> => load().unpinNamespaces(paths);
+/** Whether a namespace is pinned at `path` (an nsfs mount); false when it does not exist. */
+export const isNamespacePinned = (path: string): Promise<boolean> => load().isNamespacePinned(path);
+/**
+ * Reads `path` resolved inside `root` as if `root` were `/` (openat2
+ * RESOLVE_IN_ROOT): symlinks are followed but never leave the root, magic
+ * links are refused (ELOOP). Resolves undefined when it does not exist
+ * (ENOENT/ENOTDIR); rejects with EFBIG (syscall 'read') beyond `maxBytes`,
+ * EISDIR for a directory, EINVAL (syscall 'open') for any other non-regular
+ * file, which is never opened.
+ */
+export const readFileInRoot = (root: string, path: string, maxBytes: number): Promise<Buffer | undefined> =>
+  load().readFileInRoot(root, path, maxBytes);
+/**
+ * mkdir -p of `path` inside `root` (every component resolved in the root;
+ * `..` and absolute symlinks stay inside). New directories get exactly `mode`
+ * (default 0o755). Resolves with the host path of the directory. EEXIST
+ * (syscall 'mkdirat') when a symlink to something missing is in the way,
+ * ENOTDIR when a file is.
+ */
+export const mkdirInRoot = (root: string, path: string, mode?: number): Promise<string> =>
+  load().mkdirInRoot(root, path, mode);
 export const addonVersion = (): string => load().addonVersion();

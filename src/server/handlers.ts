@@ -7,10 +7,24 @@ import { ImageServiceName, RuntimeServiceName } from '../proto/cri.js';
 import type { ServiceHandlers } from './grpc_server.js';
 import { pullProgressHandlers } from './pull_progress_watch.js';
 import type { ImageHandlers, RuntimeHandlers, ServerContext } from './rpc.js';
+import { containerCreateHandlers } from './container_create.js';
+import { containerStatusHandlers } from './container_status.js';
+import { containerStopHandlers } from './container_stop.js';
+import { podRunHandlers } from './pod_run.js';
+import { podStatusHandlers } from './pod_status.js';
+import { podStopHandlers } from './pod_stop.js';
 import { runtimeInfoHandlers } from './runtime_info.js';
 
 export function runtimeHandlers(ctx: ServerContext): RuntimeHandlers {
-  return { ...runtimeInfoHandlers(ctx) };
+  return {
+    ...runtimeInfoHandlers(ctx),
+    ...podRunHandlers(ctx),
+    ...podStopHandlers(ctx),
+    ...podStatusHandlers(ctx),
+    ...containerCreateHandlers(ctx),
+    ...containerStopHandlers(ctx),
+    ...containerStatusHandlers(ctx),
+  };
 }
 
 export function imageHandlers(ctx: ServerContext): ImageHandlers {

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { SkiffConfig } from '../config/schema.js';
 import type { ImagePuller } from '../image/pull.js';
 import type { PullProgress } from '../image/pull_progress.js';
+import type { ContainerDeps } from '../container/containers.js';
+import type { PodDeps } from '../sandbox/pods.js';
 import type { ImageStore } from '../storage/image_store.js';
 import type { LayerStore } from '../storage/layer_store.js';
 import type { Init, ImageServiceMethods, RuntimeServiceMethods } from '../proto/cri.js';
@@ -30,6 +32,8 @@ export interface ServerContext {
   layers: LayerStore;
   puller: ImagePuller;
   progress: PullProgress;
+  pods: PodDeps;
+  containers: ContainerDeps;
 }
 
 interface MethodShape {

@@ -66,9 +66,9 @@ describe('runtime info RPCs over the socket', () => {
   });
 
   it('an unimplemented unary RPC answers UNIMPLEMENTED naming it', async () => {
-    await assert.rejects(daemon.client.runtime.RunPodSandbox!({}), (err: { code: number; details: string }) => {
+    await assert.rejects(daemon.client.runtime.CheckpointContainer!({}), (err: { code: number; details: string }) => {
       assert.equal(err.code, status.UNIMPLEMENTED);
-      assert.match(err.details, /runtime\.v1\.RuntimeService\/RunPodSandbox is not implemented/);
+      assert.match(err.details, /runtime\.v1\.RuntimeService\/CheckpointContainer is not implemented/);
       return true;
     });
   });
@@ -93,7 +93,7 @@ describe('runtime info RPCs over the socket', () => {
     assert.ok(rpc, 'no rpc log line');
     assert.equal(rpc.code, 'OK');
     assert.equal(typeof rpc.ms, 'number');
-    const failed = lines.find((l) => l.method === 'runtime.v1.RuntimeService/RunPodSandbox');
+    const failed = lines.find((l) => l.method === 'runtime.v1.RuntimeService/CheckpointContainer');
     assert.equal(failed.code, 'UNIMPLEMENTED');
   });
 });

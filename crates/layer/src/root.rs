@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::ffi::{CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::io::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -94,8 +94,10 @@ impl Root {
         self.cache.clear();
     }
 
-    /// An O_PATH fd of the directory `dir` (cleaned relative path, "" for
-    /// the root), creating missing directories (mode 0755) on the way.
+    /// An fd of the directory `dir` (cleaned relative path, "" for the
+    /// root), creating missing directories (mode 0755) on the way: each
+    /// new level with mkdirat on its resolved parent's fd
+    /// (`inroot::mkdir_all`).
     pub fn dir(&mut self, dir: &[u8]) -> Result<Rc<OwnedFd>> {
         if dir.is_empty() {
             return Ok(self.fd.clone());
@@ -103,66 +105,12 @@ impl Root {
         if let Some(fd) = self.cache.get(dir) {
             return Ok(fd.clone());
         }
-        let fd = match self.resolve(dir, libc::O_PATH | libc::O_DIRECTORY) {
-            Ok(fd) => Rc::new(fd),
-            Err(e) if e.errno == libc::ENOENT => self.create_dirs(dir)?,
-            Err(e) => return Err(e.with_path(self.display(dir))),
-        };
+        let root = inroot::Root::new(self.fd.as_fd(), &self.path, RESOLVE_CONFINED);
+        let fd = Rc::new(inroot::mkdir_all(root, dir, 0o755)?);
         if self.cache.len() >= CACHE_LIMIT {
             self.cache.clear();
         }
         self.cache.insert(dir.to_vec(), fd.clone());
         Ok(fd)
-    }
-
-    /// Creates the missing directories of `dir`, resolving the existing
-    /// prefix in the root and creating each new level with mkdirat on its
-    /// parent's fd.
-    fn create_dirs(&mut self, dir: &[u8]) -> Result<Rc<OwnedFd>> {
-        let mut cur = self.fd.clone();
-        let mut created = false;
-        let mut start = 0;
-        while start < dir.len() {
-            let end = dir[start..]
-                .iter()
-                .position(|&b| b == b'/')
-                .map_or(dir.len(), |i| start + i);
-            let prefix = &dir[..end];
-            let name = cstring(&dir[start..end], "mkdirat")?;
-            start = end + 1;
-            if !created {
-                match self.resolve(prefix, libc::O_PATH | libc::O_DIRECTORY) {
-                    Ok(fd) => {
-                        cur = Rc::new(fd);
-                        continue;
-                    }
-                    Err(e) if e.errno == libc::ENOENT => {}
-                    Err(e) => return Err(e.with_path(self.display(prefix))),
-                }
-            }
-            sys::mkdirat(cur.as_raw_fd(), &name, 0o755).map_err(|e| {
-                let e = e.with_path(self.display(prefix));
-                if e.errno == libc::EEXIST {
-                    // Not resolvable, yet there: a symlink whose target
-                    // does not exist in the layer. Not followed further.
-                    e.with_detail("a symlink to something missing in the layer is in the way")
-                } else {
-                    e
-                }
-            })?;
-            // Exactly 0755, whatever the process umask.
-            sys::fchmodat(cur.as_raw_fd(), &name, 0o755)
-                .map_err(|e| e.with_path(self.display(prefix)))?;
-            created = true;
-            let fd = sys::openat(
-                cur.as_raw_fd(),
-                &name,
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-                0,
-            )
-            .map_err(|e| e.with_path(self.display(prefix)))?;
-            cur = Rc::new(fd);
-        }
-        Ok(cur)
     }
 }

@@ -38,50 +38,8 @@ fn retry(syscall: &'static str, mut f: impl FnMut() -> c_int) -> Result<c_int> {
     }
 }
 
-/// struct open_how (linux/openat2.h); libc's is non-exhaustive.
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-/// How every path inside a layer or tree is resolved: `..` and absolute
-/// symlinks are clamped to the root, magic links (/proc/self/fd/N) and
-/// other mounts are refused.
-pub const RESOLVE_CONFINED: u64 =
-    libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV;
-
-/// openat2(2). EAGAIN (a concurrent rename or mount raced the lookup) is
-/// retried a few times; ENOSYS means the kernel predates 5.6.
-pub fn openat2(dir: RawFd, path: &CStr, flags: c_int, resolve: u64) -> Result<OwnedFd> {
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve,
-    };
-    let mut again = 0;
-    loop {
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir,
-                path.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if rc >= 0 {
-            return Ok(unsafe { OwnedFd::from_raw_fd(rc as RawFd) });
-        }
-        let err = SysError::last("openat2");
-        match err.errno {
-            libc::EINTR => continue,
-            libc::EAGAIN if again < 16 => again += 1,
-            _ => return Err(err),
-        }
-    }
-}
+/// openat2 and the resolve flags live with the rest of in-root resolution.
+pub use inroot::{openat2, RESOLVE_CONFINED};
 
 pub fn openat(dir: RawFd, name: &CStr, flags: c_int, mode: libc::mode_t) -> Result<OwnedFd> {
     let fd = retry("openat", || unsafe {

@@ -138,6 +138,37 @@ impl Args {
         Ok(Some(n as u64))
     }
 
+    /// A non-negative integer no larger than 2^53 - 1.
+    pub fn safe_integer(self, value: Value, name: &str) -> JsResult<u64> {
+        match self.optional_safe_integer(value, name)? {
+            Some(n) => Ok(n),
+            None => Err(self.wrong_type(value, name, "of type number")),
+        }
+    }
+
+    /// An optional plain object whose own enumerable properties are all
+    /// strings (a `Record<string, string>`), as (key, value) pairs in
+    /// property order; each value is checked as "name.key".
+    pub fn optional_string_record(
+        self,
+        value: Value,
+        name: &str,
+    ) -> JsResult<Option<Vec<(String, String)>>> {
+        if !self.optional_object(value, name)? {
+            return Ok(None);
+        }
+        let keys = self.env.own_keys(value)?;
+        let len = self.env.array_length(keys)?;
+        let mut out = Vec::with_capacity(len as usize);
+        for i in 0..len {
+            let key = self.env.get_string(self.env.get_element(keys, i)?)?;
+            let item = self.env.get_named(value, &key)?;
+            let text = self.string(item, &format!("{}.{}", name, key))?;
+            out.push((key, text));
+        }
+        Ok(Some(out))
+    }
+
     /// Checks `value` is a plain object (not null, not an array).
     pub fn object(self, value: Value, name: &str) -> JsResult<()> {
         if self.env.type_of(value)? != ValueType::Object || self.env.is_array(value)? {

@@ -155,6 +155,34 @@ impl Env {
         })
     }
 
+    /// The object's own enumerable string keys (Object.keys), as a JS
+    /// array of strings.
+    pub fn own_keys(self, object: Value) -> JsResult<Value> {
+        self.make("napi_get_all_property_names", |out| unsafe {
+            sys::napi_get_all_property_names(
+                self.raw,
+                object.0,
+                sys::napi_key_own_only,
+                sys::napi_key_enumerable | sys::napi_key_skip_symbols,
+                sys::napi_key_numbers_to_strings,
+                out,
+            )
+        })
+    }
+
+    /// A new Buffer holding a copy of `bytes`.
+    pub fn buffer_copy(self, bytes: &[u8]) -> JsResult<Value> {
+        self.make("napi_create_buffer_copy", |out| unsafe {
+            sys::napi_create_buffer_copy(
+                self.raw,
+                bytes.len(),
+                bytes.as_ptr() as *const std::os::raw::c_void,
+                ptr::null_mut(),
+                out,
+            )
+        })
+    }
+
     pub fn set_element(self, array: Value, index: u32, value: Value) -> JsResult<()> {
         let status = unsafe { sys::napi_set_element(self.raw, array.0, index, value.0) };
         self.check(status, "napi_set_element")

@@ -62,6 +62,16 @@ pub type napi_typedarray_type = c_int;
 pub const napi_uint8_array: napi_typedarray_type = 1;
 pub const napi_uint8_clamped_array: napi_typedarray_type = 2;
 
+pub type napi_key_collection_mode = c_int;
+pub const napi_key_own_only: napi_key_collection_mode = 1;
+
+pub type napi_key_filter = c_int;
+pub const napi_key_enumerable: napi_key_filter = 1 << 1;
+pub const napi_key_skip_symbols: napi_key_filter = 1 << 4;
+
+pub type napi_key_conversion = c_int;
+pub const napi_key_numbers_to_strings: napi_key_conversion = 1;
+
 /// A 128-bit tag marking objects (N-API 8).
 #[repr(C)]
 pub struct napi_type_tag {
@@ -155,6 +165,15 @@ extern "C" {
         utf8name: *const c_char,
         value: napi_value,
     ) -> napi_status;
+    /// N-API 6.
+    pub fn napi_get_all_property_names(
+        env: napi_env,
+        object: napi_value,
+        key_mode: napi_key_collection_mode,
+        key_filter: napi_key_filter,
+        key_conversion: napi_key_conversion,
+        result: *mut napi_value,
+    ) -> napi_status;
 
     // Typed arrays.
     pub fn napi_is_typedarray(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
@@ -166,6 +185,15 @@ extern "C" {
         data: *mut *mut c_void,
         arraybuffer: *mut napi_value,
         byte_offset: *mut usize,
+    ) -> napi_status;
+
+    // Buffers.
+    pub fn napi_create_buffer_copy(
+        env: napi_env,
+        length: usize,
+        data: *const c_void,
+        result_data: *mut *mut c_void,
+        result: *mut napi_value,
     ) -> napi_status;
 
     // Native objects behind JS objects.

@@ -15,14 +15,23 @@
 //!                                     uncompressedSize, entries }>
 //!     LayerWriter.abort(): Promise<void>
 //!   removeTree(path): Promise<void>
+//!   pinNamespaces({ dir, kinds: ('net'|'ipc'|'uts')[], hostname?,
+//!                   sysctls?: Record<string, string> })
+//!     : Promise<{ net?, ipc?, uts? }>
+//!   unpinNamespaces(paths): Promise<void>
+//!   isNamespacePinned(path): Promise<boolean>
+//!   readFileInRoot(root, path, maxBytes): Promise<Buffer | undefined>
+//!   mkdirInRoot(root, path, mode?): Promise<string>
 //!   addonVersion(): string
 //! Failures reject with Errors carrying code, errno, syscall and path like
 //! Node's own; bad arguments throw TypeErrors synchronously. Layer errors
 //! carry ERR_LAYER_* codes and the offending tar `entry`.
 
+mod inroot;
 mod layer;
 mod lock;
 mod mount;
+mod namespaces;
 mod usage;
 
 use napi_ffi::sys::{napi_env, napi_value};
@@ -44,6 +53,11 @@ fn init(exports: &Exports) -> JsResult<()> {
     exports.function("lockFile", lock::lock_file)?;
     exports.function("createLayerWriter", layer::create_layer_writer)?;
     exports.function("removeTree", layer::remove_tree)?;
+    exports.function("pinNamespaces", namespaces::pin_namespaces)?;
+    exports.function("unpinNamespaces", namespaces::unpin_namespaces)?;
+    exports.function("isNamespacePinned", namespaces::is_namespace_pinned)?;
+    exports.function("readFileInRoot", inroot::read_file_in_root)?;
+    exports.function("mkdirInRoot", inroot::mkdir_in_root)?;
     exports.function("addonVersion", addon_version)?;
     Ok(())
 }

@@ -1,0 +1,42 @@
+//! readFileInRoot / mkdirInRoot.
+
+use napi_ffi::{spawn_promise, CallContext, JsError, JsResult, Value};
+
+/// readFileInRoot(root, path, maxBytes): Promise<Buffer | undefined>
+pub fn read_file_in_root(cx: &CallContext) -> JsResult<Value> {
+    let args = cx.args();
+    let root = args.path(cx.arg(0), "root")?;
+    let path = args.path(cx.arg(1), "path")?;
+    let max_bytes = args.safe_integer(cx.arg(2), "maxBytes")?;
+    spawn_promise(
+        cx.env(),
+        "readFileInRoot",
+        move || inroot::read_file_in_root(&root, &path, max_bytes),
+        |env, contents| match contents {
+            Some(bytes) => env.buffer_copy(&bytes),
+            None => env.undefined(),
+        },
+    )
+}
+
+/// mkdirInRoot(root, path, mode = 0o755): Promise<string>
+pub fn mkdir_in_root(cx: &CallContext) -> JsResult<Value> {
+    let args = cx.args();
+    let root = args.path(cx.arg(0), "root")?;
+    let path = args.path(cx.arg(1), "path")?;
+    let mode = args
+        .optional_safe_integer(cx.arg(2), "mode")?
+        .unwrap_or(0o755);
+    if mode > 0o7777 {
+        return Err(JsError::out_of_range(format!(
+            "The value of \"mode\" is out of range. It must be an integer >= 0 and <= 4095 (0o7777). Received {}",
+            mode
+        )));
+    }
+    spawn_promise(
+        cx.env(),
+        "mkdirInRoot",
+        move || inroot::mkdir_in_root(&root, &path, mode as u32),
+        |env, host_path| env.string(&host_path.to_string_lossy()),
+    )
+}

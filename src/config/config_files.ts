@@ -1,0 +1,34 @@
+// Reading configuration files the way every containers tool does: a missing
+// main file is fine, drop-ins apply in plain code-unit order (as `ls` in the C locale).
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+type ErrorFor = (message: string) => Error;
+
+/** The file's text, or undefined when it does not exist; other failures become `errorFor`'s error. */
+export async function readOptionalFile(file: string, errorFor: ErrorFor): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw errorFor(`${file}: cannot read: ${(err as Error).message}`);
+  }
+}
+
+/** Regular files ending in `extension` directly in `dir`, sorted; none when the dir is missing. */
+export async function dropInFiles(dir: string, extension: string, errorFor: ErrorFor): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw errorFor(`${dir}: cannot read drop-in directory: ${(err as Error).message}`);
+  }
+  const files: string[] = [];
+  for (const name of names.filter((n) => n.endsWith(extension)).sort()) {
+    const file = join(dir, name);
+    const info = await stat(file).catch(() => undefined);
+    if (info && !info.isDirectory()) files.push(file);
+  }
+  return files;
+}

@@ -1,0 +1,263 @@
+// Containers: overlay rootfs from image layers, OCI spec, conmon + runtime.
+// Like pods, each step is recorded before it is taken so failures undo cleanly.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
+import { status } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { SkiffConfig } from '../config/schema.js';
+import { findImage } from '../image/lookup.js';
+import { mkdirInRoot, overlayMount, overlayUnmount, readFileInRoot, removeTree } from '../native/index.js';
+import { ExitWatcher, OciRuntime, type ContainerExit } from '../oci/runtime/index.js';
+import { resolveRuntimeHandler } from '../oci/runtime_handlers.js';
+import { buildContainerSpec, listHostDevices, statHostDevice } from '../oci/spec/index.js';
+import type { ContainerConfig, PodSandboxConfig } from '../proto/cri.js';
+import type { SandboxRecord } from '../sandbox/pods.js';
+import { RpcError } from '../server/rpc.js';
+import type { NameRegistry } from '../state/names.js';
+import type { RecordStore } from '../state/record_store.js';
+import type { ImageStore } from '../storage/image_store.js';
+import type { LayerStore } from '../storage/layer_store.js';
+
+export type ContainerPhase = 'creating' | 'created' | 'running' | 'exited';
+
+export interface ContainerRecord {
+  id: string;
+  podId: string;
+  name: string;
+  phase: ContainerPhase;
+  createdAt: number;
+  startedAt: number;
+  finishedAt: number;
+  exitCode: number;
+  reason: string;
+  message: string;
+  config: ContainerConfig;
+  imageId: string;
+  imageRef: string;
+  runtimeHandler: string;
+  logPath: string;
+  stopSignal: string;
+  user: { uid: number; gid: number; additionalGids: number[] };
+  /** Steps taken, for undo and remove. */
+  mounted: boolean;
+  runtimeCreated: boolean;
+}
+
+/** CRI-O's default capability set. */
+const defaultCapabilities = ['CHOWN', 'DAC_OVERRIDE', 'FSETID', 'FOWNER', 'SETGID', 'SETUID', 'SETPCAP', 'NET_BIND_SERVICE', 'KILL'];
+
+export interface ContainerDeps {
+  config: SkiffConfig;
+  log: Logger;
+  containers: RecordStore<ContainerRecord>;
+  sandboxes: RecordStore<SandboxRecord>;
+  names: NameRegistry;
+  images: ImageStore;
+  layers: LayerStore;
+  exits: ExitWatcher;
+  runtimes: Map<string, OciRuntime>;
+}
+
+export function containerRunDir(config: SkiffConfig, id: string): string {
+  return join(config.runroot, 'containers', id);
+}
+
+/** The driver for a handler, created on first use. */
+export async function runtimeFor(deps: ContainerDeps, handler: string): Promise<OciRuntime> {
+  const existing = deps.runtimes.get(handler);
+  if (existing) return existing;
+  const resolved = await resolveRuntimeHandler(deps.config, handler);
+  if (!resolved) throw new RpcError(status.INVALID_ARGUMENT, `runtime handler "${handler}" is not configured`);
+  const runtime = new OciRuntime({
+    handler: resolved,
+    cgroupManager: deps.config.cgroup_manager,
+    exitsDir: deps.exits.dir,
+    attachSocketDir: join(deps.config.runroot, 'attach'),
+    exitWatcher: deps.exits,
+    log: deps.log,
+  });
+  deps.runtimes.set(handler, runtime);
+  return runtime;
+}
+
+export async function createContainer(deps: ContainerDeps, podId: string, config: ContainerConfig | null, sandboxConfig: PodSandboxConfig | null): Promise<string> {
+  if (!podId) throw new RpcError(status.INVALID_ARGUMENT, 'pod_sandbox_id: required');
+  if (!config) throw new RpcError(status.INVALID_ARGUMENT, 'config: required');
+  if (!config.metadata?.name) throw new RpcError(status.INVALID_ARGUMENT, 'config.metadata.name: required');
+  if (!config.image?.image) throw new RpcError(status.INVALID_ARGUMENT, 'config.image.image: required');
+  const pod = deps.sandboxes.resolve(podId);
+  if (!pod) throw new RpcError(status.NOT_FOUND, `pod sandbox ${podId} not found`);
+  if (pod.state !== 'ready') throw new RpcError(status.FAILED_PRECONDITION, `pod sandbox ${pod.id} is not ready`);
+  const image = findImage(deps.images, config.image.image);
+  if (!image) throw new RpcError(status.NOT_FOUND, `config.image.image: image "${config.image.image}" not found`);
+  const pm = pod.config.metadata!;
+  const name = `k8s_${config.metadata.name}_${pm.name}_${pm.namespace}_${pm.uid}_${config.metadata.attempt}`;
+  const id = randomBytes(32).toString('hex');
+  const holder = deps.names.reserve(name, id);
+  if (holder) {
+    const existing = deps.containers.get(holder);
+    if (existing && existing.phase !== 'creating' && JSON.stringify(existing.config) === JSON.stringify(config)) return existing.id;
+    throw new RpcError(status.ALREADY_EXISTS, `container name "${name}" is reserved by ${holder}`);
+  }
+
+  const runDir = containerRunDir(deps.config, id);
+  const rootfs = join(runDir, 'rootfs');
+  let record: ContainerRecord = {
+    id,
+    podId: pod.id,
+    name,
+    phase: 'creating',
+    createdAt: Date.now() * 1e6,
+    startedAt: 0,
+    finishedAt: 0,
+    exitCode: 0,
+    reason: '',
+    message: '',
+    config,
+    imageId: image.id,
+    imageRef: image.repoDigests[0] ?? image.id,
+    runtimeHandler: pod.runtimeHandler,
+    logPath: '',
+    stopSignal: 'SIGTERM',
+    user: { uid: 0, gid: 0, additionalGids: [] },
+    mounted: false,
+    runtimeCreated: false,
+  };
+  try {
+    const logPath = await resolveLogPath(pod.config.logDirectory, config.logPath, runDir);
+    record = await deps.containers.put({ ...record, logPath });
+    const dataDir = deps.containers.pathOf(id);
+    await Promise.all([mkdir(join(dataDir, 'upper'), { recursive: true }), mkdir(join(dataDir, 'work'), { recursive: true }), mkdir(rootfs, { recursive: true })]);
+    record = await deps.containers.put({ ...record, mounted: true });
+    await overlayMount({
+      lowerdirs: [...image.layers].reverse().map((chainId) => deps.layers.diffDir(chainId)),
+      upperdir: join(dataDir, 'upper'),
+      workdir: join(dataDir, 'work'),
+      target: rootfs,
+    });
+    const { config: imageConfig } = await deps.images.readBlobs(image.id);
+    const built = await buildContainerSpec({
+      id,
+      config,
+      sandboxConfig: sandboxConfig ?? pod.config,
+      image: { config: JSON.parse(imageConfig.toString('utf8')) as Record<string, unknown> },
+      rootfs,
+      sandbox: {
+        id: pod.id,
+        namespaces: { network: pod.namespaces.net, ipc: pod.namespaces.ipc, uts: pod.namespaces.uts },
+        hostNetwork: pod.hostNetwork,
+        hostIpc: pod.hostIpc,
+        hostPid: pod.hostPid,
+        hostname: pod.config.hostname || pm.name,
+        files: pod.files,
+        cgroupParent: pod.cgroupParent,
+      },
+      cgroupManager: deps.config.cgroup_manager,
+      defaultCapabilities,
+      ownOomScoreAdj: await ownOomScoreAdj(),
+      readFileInRoot: (root, path, maxBytes) => readFileInRoot(root, path, maxBytes),
+      statDevice: statHostDevice,
+      hostDevices: listHostDevices,
+      privilegedWithoutHostDevices: deps.config.runtimes[pod.runtimeHandler]?.privileged_without_host_devices ?? false,
+    });
+    if (built.spec.process?.cwd) await mkdirInRoot(rootfs, built.spec.process.cwd, 0o755);
+    await writeFile(join(runDir, 'config.json'), JSON.stringify(built.spec));
+    record = await deps.containers.put({ ...record, stopSignal: built.stopSignal, user: built.user, runtimeCreated: true });
+    const runtime = await runtimeFor(deps, pod.runtimeHandler);
+    await runtime.create({ id, bundle: runDir, logPath, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, name });
+    record = await deps.containers.put({ ...record, phase: 'created' });
+    return id;
+  } catch (err) {
+    deps.log.warn({ container: id, err }, 'CreateContainer failed; undoing');
+    await undoContainer(deps, record).catch((e: unknown) => deps.log.error({ container: id, err: e }, 'cannot undo a failed container'));
+    await deps.containers.delete(id).catch(() => undefined);
+    deps.names.release(name, id);
+    if (err instanceof RpcError) throw err;
+    throw new RpcError(status.UNKNOWN, `CreateContainer ${name}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export async function startContainer(deps: ContainerDeps, id: string): Promise<void> {
+  const record = deps.containers.resolve(id);
+  if (!record) throw new RpcError(status.NOT_FOUND, `container ${id} not found`);
+  if (record.phase !== 'created') throw new RpcError(status.FAILED_PRECONDITION, `container ${record.id} is ${record.phase}, not created`);
+  const runtime = await runtimeFor(deps, record.runtimeHandler);
+  // Taken before start: a container may exit (and be recorded) before start returns.
+  const startedAt = Date.now() * 1e6;
+  await runtime.start(record.id);
+  await deps.containers.update(record.id, (r) => {
+    if (r.phase === 'created') return { ...r, phase: 'running', startedAt };
+    return r.startedAt === 0 ? { ...r, startedAt } : r;
+  });
+}
+
+export async function stopContainer(deps: ContainerDeps, id: string, timeoutSeconds: number): Promise<void> {
+  const record = deps.containers.resolve(id);
+  if (!record || !record.runtimeCreated || record.phase === 'exited') return;
+  const runtime = await runtimeFor(deps, record.runtimeHandler);
+  await runtime.stop(record.id, Math.max(0, timeoutSeconds), record.stopSignal);
+  await recordExit(deps, record.id);
+}
+
+export async function removeContainer(deps: ContainerDeps, id: string): Promise<void> {
+  const record = deps.containers.resolve(id);
+  if (!record) return;
+  if (record.phase === 'running' || record.phase === 'created') await stopContainer(deps, record.id, 0);
+  await undoContainer(deps, record);
+  await deps.containers.delete(record.id);
+  deps.names.release(record.name, record.id);
+}
+
+/** Takes the exit from conmon's exit file into the record (idempotent). */
+export async function recordExit(deps: ContainerDeps, id: string, known?: ContainerExit): Promise<void> {
+  const record = deps.containers.get(id);
+  if (!record || record.phase === 'exited') return;
+  const runtime = await runtimeFor(deps, record.runtimeHandler);
+  const exit = known ?? (await runtime.readExit(id));
+  if (!exit) return;
+  await deps.containers.update(id, (r) => ({
+    ...r,
+    phase: 'exited',
+    exitCode: exit.exitCode,
+    finishedAt: exit.finishedAt.getTime() * 1e6,
+    reason: exit.oomKilled ? 'OOMKilled' : exit.exitCode === 0 ? 'Completed' : 'Error',
+  }));
+}
+
+async function undoContainer(deps: ContainerDeps, record: ContainerRecord): Promise<void> {
+  if (record.runtimeCreated) {
+    const runtime = await runtimeFor(deps, record.runtimeHandler);
+    await runtime.delete(record.id, true);
+    await runtime.forget(record.id);
+  }
+  const runDir = containerRunDir(deps.config, record.id);
+  if (record.mounted) {
+    await overlayUnmount(join(runDir, 'rootfs'), { detach: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EINVAL' && err.code !== 'ENOENT') throw err;
+    });
+  }
+  await removeTree(runDir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+}
+
+/** The kubelet's log_directory + log_path, made inside the log directory without following symlinks out. */
+async function resolveLogPath(logDirectory: string, logPath: string, runDir: string): Promise<string> {
+  if (!logDirectory && !logPath) {
+    await mkdir(runDir, { recursive: true });
+    return join(runDir, 'container.log');
+  }
+  if (!isAbsolute(logDirectory)) throw new RpcError(status.INVALID_ARGUMENT, `sandbox_config.log_directory: ${JSON.stringify(logDirectory)} must be an absolute path`);
+  const clean = normalize(logPath);
+  if (!logPath || isAbsolute(logPath) || clean.startsWith('..') || clean !== logPath) {
+    throw new RpcError(status.INVALID_ARGUMENT, `config.log_path: ${JSON.stringify(logPath)} must be a clean relative path inside the log directory`);
+  }
+  await mkdir(logDirectory, { recursive: true, mode: 0o755 });
+  const parent = await mkdirInRoot(logDirectory, dirname(clean) === '.' ? '/' : `/${dirname(clean)}`, 0o755);
+  return join(parent, clean.split('/').pop()!);
+}
+
+async function ownOomScoreAdj(): Promise<number> {
+  return Number((await readFile('/proc/self/oom_score_adj', 'utf8')).trim()) || 0;
+}

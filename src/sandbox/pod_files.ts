@@ -1,0 +1,79 @@
+// The files a pod's containers share: /etc/hostname, /etc/hosts,
+// /etc/resolv.conf and a /dev/shm tmpfs, kept in the pod's run directory.
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { DNSConfig } from '../proto/cri.js';
+
+const run = promisify(execFile);
+
+export interface PodFilePaths {
+  hostname: string;
+  hosts: string;
+  resolvConf: string;
+  shm: string;
+}
+
+export function podFilePaths(runDir: string): PodFilePaths {
+  return {
+    hostname: join(runDir, 'hostname'),
+    hosts: join(runDir, 'hosts'),
+    resolvConf: join(runDir, 'resolv.conf'),
+    shm: join(runDir, 'shm'),
+  };
+}
+
+/** Writes hostname, hosts and resolv.conf; the kubelet's DNSConfig wins over the host's resolv.conf. */
+export async function writePodFiles(paths: PodFilePaths, pod: { hostname: string; ips: string[]; dns: DNSConfig | null; hostNetwork: boolean }): Promise<void> {
+  await writeFile(paths.hostname, `${pod.hostname}\n`, { mode: 0o644 });
+  const hosts = pod.hostNetwork
+    ? await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n')
+    : [
+        '127.0.0.1\tlocalhost',
+        '::1\tlocalhost ip6-localhost ip6-loopback',
+        'fe00::0\tip6-localnet',
+        'fe00::0\tip6-mcastprefix',
+        'fe00::1\tip6-allnodes',
+        'fe00::2\tip6-allrouters',
+        ...pod.ips.map((ip) => `${ip}\t${pod.hostname}`),
+        '',
+      ].join('\n');
+  await writeFile(paths.hosts, hosts, { mode: 0o644 });
+  await writeFile(paths.resolvConf, await resolvConf(pod.dns), { mode: 0o644 });
+}
+
+async function resolvConf(dns: DNSConfig | null): Promise<string> {
+  if (!dns || (dns.servers.length === 0 && dns.searches.length === 0 && dns.options.length === 0)) {
+    return readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+  }
+  const lines: string[] = [];
+  if (dns.searches.length) lines.push(`search ${dns.searches.join(' ')}`);
+  for (const server of dns.servers) lines.push(`nameserver ${server}`);
+  if (dns.options.length) lines.push(`options ${dns.options.join(' ')}`);
+  return lines.join('\n') + '\n';
+}
+
+/** Rejects DNS entries that would inject extra lines or directives into resolv.conf. */
+export function dnsConfigProblem(dns: DNSConfig | null): string | undefined {
+  if (!dns) return undefined;
+  for (const [field, values] of [['servers', dns.servers], ['searches', dns.searches], ['options', dns.options]] as const) {
+    for (const [i, value] of values.entries()) {
+      if (value === '' || /[\s\0]/.test(value)) return `config.dns_config.${field}[${i}]: ${JSON.stringify(value)} must be one non-empty word`;
+    }
+  }
+  return undefined;
+}
+
+/** A private tmpfs for the pod's /dev/shm (64 MiB, like the kubelet's default). */
+export async function mountShm(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+  await run('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', path]);
+}
+
+export async function unmountShm(path: string): Promise<void> {
+  await run('umount', ['-l', path]).catch((err: { stderr?: string }) => {
+    // Already gone: idempotent.
+    if (!/not mounted|no mount point|not found|No such file/.test(err.stderr ?? '')) throw err;
+  });
+}
