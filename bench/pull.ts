@@ -40,7 +40,7 @@ async function benchSkiffPull(): Promise<Figure[]> {
   const policy = join(scratch.dir, 'etc', 'policy.json');
   await writeFile(registriesConf, `[[registry]]\nlocation = "${registry}"\ninsecure = true\n`);
   await writeFile(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
-  const daemon = await startDaemon(scratch.dir, ['--registries-conf', registriesConf, '--signature-policy', policy, '--log-level', 'warn']);
+  const daemon = await startDaemon(scratch.dir, ['--registries-conf', registriesConf, '--signature-policy', policy, '--log-level', 'info'], { SKIFF_EVENT_LOOP_STATS: '1' });
   const pulls: number[] = [];
   const stalls: number[] = [];
   try {
@@ -65,9 +65,18 @@ async function benchSkiffPull(): Promise<Figure[]> {
     await daemon.stop();
     await scratch.cleanup();
   }
+  // The daemon's own event-loop delay histogram over all pulls, logged at shutdown.
+  const report = daemon
+    .stderr()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { eventLoopDelayMs?: { max: number; p99: number } })
+    .find((l) => l.eventLoopDelayMs);
   return [
     { name: 'skiff PullImage', samples: pulls, unit: 'ms' },
     { name: 'skiff Version RPC worst latency during pull', samples: stalls, unit: 'ms' },
+    { name: 'skiff event loop delay, max (in daemon)', samples: [report?.eventLoopDelayMs?.max ?? NaN], unit: 'ms' },
+    { name: 'skiff event loop delay, p99 (in daemon)', samples: [report?.eventLoopDelayMs?.p99 ?? NaN], unit: 'ms' },
   ];
 }
 
@@ -153,7 +162,7 @@ async function main(): Promise<void> {
   const xRatio = median(extraction[0]!.samples) / median(extraction[1]!.samples);
   console.log(`\npull: skiff / naive = ${ratio.toFixed(2)}x (target <= 0.60x)`);
   console.log(`extraction: addon / GNU tar = ${xRatio.toFixed(2)}x (target <= 1.00x)`);
-  console.log(`event loop: worst Version latency during a pull = ${Math.max(...skiff[1]!.samples).toFixed(1)} ms (target < 50 ms)`);
+  console.log(`event loop: max delay in the daemon = ${skiff[2]!.samples[0]!.toFixed(1)} ms (target < 50 ms); worst Version RPC round trip ${Math.max(...skiff[1]!.samples).toFixed(1)} ms`);
 }
 
 main().catch((err: unknown) => {

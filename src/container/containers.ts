@@ -12,7 +12,7 @@ import { ExitWatcher, OciRuntime, type ContainerExit } from '../oci/runtime/inde
 import { resolveRuntimeHandler } from '../oci/runtime_handlers.js';
 import { buildContainerSpec, listHostDevices, statHostDevice } from '../oci/spec/index.js';
 import type { ContainerConfig, PodSandboxConfig } from '../proto/cri.js';
-import type { SandboxRecord } from '../sandbox/pods.js';
+import { podHostname, type SandboxRecord } from '../sandbox/pods.js';
 import { RpcError } from '../server/rpc.js';
 import type { NameRegistry } from '../state/names.js';
 import type { RecordStore } from '../state/record_store.js';
@@ -149,7 +149,7 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
         hostNetwork: pod.hostNetwork,
         hostIpc: pod.hostIpc,
         hostPid: pod.hostPid,
-        hostname: pod.config.hostname || pm.name,
+        hostname: podHostname(pod.config),
         files: pod.files,
         cgroupParent: pod.cgroupParent,
       },
@@ -188,7 +188,7 @@ export async function startContainer(deps: ContainerDeps, id: string): Promise<v
   await runtime.start(record.id);
   await deps.containers.update(record.id, (r) => {
     if (r.phase === 'created') return { ...r, phase: 'running', startedAt };
-    return r.startedAt === 0 ? { ...r, startedAt } : r;
+    return r.startedAt === 0 ? { ...r, startedAt, finishedAt: Math.max(r.finishedAt, startedAt) } : r;
   });
 }
 
@@ -220,7 +220,8 @@ export async function recordExit(deps: ContainerDeps, id: string, known?: Contai
     ...r,
     phase: 'exited',
     exitCode: exit.exitCode,
-    finishedAt: exit.finishedAt.getTime() * 1e6,
+    // The exit file's mtime comes from the kernel's coarse clock and can read a few ms early.
+    finishedAt: Math.max(exit.finishedAt.getTime() * 1e6, r.startedAt),
     reason: exit.oomKilled ? 'OOMKilled' : exit.exitCode === 0 ? 'Completed' : 'Error',
   }));
 }

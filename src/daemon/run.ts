@@ -1,4 +1,5 @@
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { dirname } from 'node:path';
 import type { Server } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -18,6 +19,9 @@ const shutdownGraceMs = 10_000;
 /** Runs the daemon until SIGTERM or SIGINT; resolves with the exit code. */
 export async function runDaemon(config: SkiffConfig): Promise<number> {
   const log = createLogger(config.log_level);
+  // Opt-in for benchmarks only: the histogram samples on a timer, and an idle daemon must not wake.
+  const loopDelay = process.env.SKIFF_EVENT_LOOP_STATS === '1' ? monitorEventLoopDelay({ resolution: 5 }) : undefined;
+  loopDelay?.enable();
   await mkdir(config.root, { recursive: true, mode: 0o711 });
   await mkdir(config.runroot, { recursive: true, mode: 0o711 });
   await mkdir(dirname(config.listen), { recursive: true, mode: 0o755 });
@@ -38,6 +42,11 @@ export async function runDaemon(config: SkiffConfig): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   log.info({ signal }, 'shutting down');
+  if (loopDelay) {
+    loopDelay.disable();
+    const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+    log.info({ eventLoopDelayMs: { max: ms(loopDelay.max), p99: ms(loopDelay.percentile(99)), mean: ms(loopDelay.mean) } }, 'event loop delay');
+  }
   await shutdown(server, log);
   await unlink(config.listen).catch(() => undefined);
   log.info('stopped');

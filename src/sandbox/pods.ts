@@ -209,7 +209,8 @@ function validatePodConfig(config: PodSandboxConfig | null): PodSandboxConfig {
   return config;
 }
 
-function podHostname(config: PodSandboxConfig): string {
+/** The pod's hostname: the configured one, else its name cut to the kernel's 64-byte limit. */
+export function podHostname(config: PodSandboxConfig): string {
   return config.hostname || config.metadata!.name.slice(0, 63);
 }
 

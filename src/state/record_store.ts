@@ -5,9 +5,12 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { removeTree } from '../native/index.js';
 import { writeFileAtomic } from '../storage/atomic_file.js';
+import { AsyncMutex } from '../storage/keyed_once.js';
 
 export class RecordStore<T extends { id: string }> {
   private readonly records = new Map<string, T>();
+  /** Writes are serialised: an update always applies to the latest record, never a stale copy. */
+  private readonly writes = new AsyncMutex();
 
   constructor(
     readonly dir: string,
@@ -44,22 +47,31 @@ export class RecordStore<T extends { id: string }> {
   }
 
   /** Persists the record, then makes it visible. */
-  async put(record: T): Promise<T> {
+  put(record: T): Promise<T> {
+    return this.writes.lock(() => this.write(record));
+  }
+
+  /** Applies `change` to the record as it is when the write runs. */
+  update(id: string, change: (record: T) => T): Promise<T | undefined> {
+    return this.writes.lock(async () => {
+      const current = this.records.get(id);
+      return current ? this.write(change(current)) : undefined;
+    });
+  }
+
+  private async write(record: T): Promise<T> {
     await mkdir(join(this.dir, record.id), { recursive: true, mode: 0o700 });
     await writeFileAtomic(join(this.dir, record.id, this.fileName), JSON.stringify(record));
     this.records.set(record.id, record);
     return record;
   }
 
-  async update(id: string, change: (record: T) => T): Promise<T | undefined> {
-    const current = this.records.get(id);
-    return current ? this.put(change(current)) : undefined;
-  }
-
-  async delete(id: string): Promise<void> {
-    this.records.delete(id);
-    await removeTree(join(this.dir, id)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
+  delete(id: string): Promise<void> {
+    return this.writes.lock(async () => {
+      this.records.delete(id);
+      await removeTree(join(this.dir, id)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
     });
   }
 

@@ -99,7 +99,7 @@ describe('containers on runc under conmon', () => {
     const s = await waitFor(id, 2);
     assert.equal(s.exitCode, 3);
     assert.equal(s.reason, 'Error');
-    assert.ok(s.startedAt > 0 && s.finishedAt >= s.startedAt);
+    assert.ok(s.startedAt > 0 && s.finishedAt >= s.startedAt, `started ${s.startedAt} finished ${s.finishedAt}`);
     assert.equal(s.logPath, join(logDir, 'echo', '0.log'));
     const log = await readFile(s.logPath, 'utf8');
     assert.match(log, /^\S+ stdout F out$/m);

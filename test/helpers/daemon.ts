@@ -36,11 +36,11 @@ export interface RunningDaemon {
 }
 
 /** Runs `skiff daemon` with extra flags and waits until its socket answers Version. */
-export async function startDaemon(dir: string, extraArgs: string[] = []): Promise<RunningDaemon> {
+export async function startDaemon(dir: string, extraArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningDaemon> {
   await mkdir(join(dir, 'cni'), { recursive: true });
   const args = [cliPath, 'daemon', ...isolatedFlags(dir), '--log-level', 'debug', ...extraArgs];
   const socket = flagValue(args, '--listen');
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
