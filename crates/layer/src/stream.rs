@@ -456,7 +456,10 @@ pub(crate) fn run<I: Input + Send>(
         let (free_tx, free_rx) = sync_channel(DEPTH + 2);
         let decoder = std::thread::Builder::new()
             .name("skiff:layer-dec".to_string())
-            .spawn_scoped(scope, move || decode(input, options, stop, tx, free_rx))
+            .spawn_scoped(scope, move || {
+                crate::sys::deprioritize_current_thread();
+                decode(input, options, stop, tx, free_rx)
+            })
             .map_err(|e| {
                 LayerError::sys(SysError::new(
                     e.raw_os_error().unwrap_or(libc::EAGAIN),

@@ -254,6 +254,7 @@ impl Input for QueueReader {
 }
 
 fn extraction_thread(shared: Arc<Shared>, dir: PathBuf, options: Options, events: Arc<dyn Events>) {
+    crate::sys::deprioritize_current_thread();
     let algorithm = options
         .expected_digest
         .as_ref()
