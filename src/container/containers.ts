@@ -10,8 +10,8 @@ import { findImage } from '../image/lookup.js';
 import { mkdirInRoot, overlayMount, overlayUnmount, readFileInRoot, removeTree } from '../native/index.js';
 import { ExitWatcher, OciRuntime, type ContainerExit } from '../oci/runtime/index.js';
 import { resolveRuntimeHandler } from '../oci/runtime_handlers.js';
-import { buildContainerSpec, listHostDevices, statHostDevice } from '../oci/spec/index.js';
-import type { ContainerConfig, PodSandboxConfig } from '../proto/cri.js';
+import { buildContainerSpec, buildResources, listHostDevices, nodeCgroupHost, statHostDevice } from '../oci/spec/index.js';
+import type { ContainerConfig, LinuxContainerResources, PodSandboxConfig } from '../proto/cri.js';
 import { podHostname, type SandboxRecord } from '../sandbox/pods.js';
 import { RpcError } from '../server/rpc.js';
 import type { NameRegistry } from '../state/names.js';
@@ -261,4 +261,30 @@ async function resolveLogPath(logDirectory: string, logPath: string, runDir: str
 
 async function ownOomScoreAdj(): Promise<number> {
   return Number((await readFile('/proc/self/oom_score_adj', 'utf8')).trim()) || 0;
+}
+
+function runningRecord(deps: ContainerDeps, id: string, what: string): ContainerRecord {
+  const record = deps.containers.resolve(id);
+  if (!record) throw new RpcError(status.NOT_FOUND, `container ${id} not found`);
+  if (record.phase !== 'running' && record.phase !== 'created') {
+    throw new RpcError(status.FAILED_PRECONDITION, `${what}: container ${record.id} is ${record.phase}`);
+  }
+  return record;
+}
+
+/** UpdateContainerResources through the runtime's `update`. */
+export async function updateContainerResources(deps: ContainerDeps, id: string, resources: LinuxContainerResources | null): Promise<void> {
+  const record = runningRecord(deps, id, 'UpdateContainerResources');
+  const oci = buildResources(resources, { host: await nodeCgroupHost(), field: 'linux' });
+  const runtime = await runtimeFor(deps, record.runtimeHandler);
+  await runtime.update(record.id, oci);
+}
+
+/** ReopenContainerLog: conmon reopens the log file the kubelet rotated away. */
+export async function reopenContainerLog(deps: ContainerDeps, id: string): Promise<void> {
+  const record = deps.containers.resolve(id);
+  if (!record) throw new RpcError(status.NOT_FOUND, `container ${id} not found`);
+  if (record.phase !== 'running') throw new RpcError(status.FAILED_PRECONDITION, `ReopenContainerLog: container ${record.id} is not running`);
+  const runtime = await runtimeFor(deps, record.runtimeHandler);
+  await runtime.reopenLog(record.id);
 }

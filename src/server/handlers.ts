@@ -10,6 +10,7 @@ import type { ImageHandlers, RuntimeHandlers, ServerContext } from './rpc.js';
 import { containerCreateHandlers } from './container_create.js';
 import { containerStatusHandlers } from './container_status.js';
 import { containerStopHandlers } from './container_stop.js';
+import { containerUpdateHandlers } from './container_update.js';
 import { podRunHandlers } from './pod_run.js';
 import { podStatusHandlers } from './pod_status.js';
 import { podStopHandlers } from './pod_stop.js';
@@ -24,6 +25,7 @@ export function runtimeHandlers(ctx: ServerContext): RuntimeHandlers {
     ...containerCreateHandlers(ctx),
     ...containerStopHandlers(ctx),
     ...containerStatusHandlers(ctx),
+    ...containerUpdateHandlers(ctx),
   };
 }
 

@@ -148,6 +148,33 @@ describe('containers on runc under conmon', () => {
     );
   });
 
+  it('UpdateContainerResources reaches the cgroup; ReopenContainerLog starts a new file', async () => {
+    const { containerId: id } = await daemon.client.runtime.CreateContainer!({
+      podSandboxId: podId,
+      config: ctrConfig('ticker', ['sh', '-c', 'while true; do echo tick; sleep 0.1; done']),
+      sandboxConfig: podConfig,
+    });
+    await daemon.client.runtime.StartContainer!({ containerId: id });
+    await waitFor(id, 1);
+    await daemon.client.runtime.UpdateContainerResources!({ containerId: id, linux: { memoryLimitInBytes: 96 * 1024 * 1024, cpuShares: 256 } });
+    const { stdout } = await run('find', ['/sys/fs/cgroup/memory', '-maxdepth', '4', '-type', 'd', '-name', `*${id}*`]);
+    const cgroup = stdout.trim().split('\n')[0]!;
+    assert.ok(cgroup, 'container memory cgroup found');
+    assert.equal((await readFile(join(cgroup, 'memory.limit_in_bytes'), 'utf8')).trim(), String(96 * 1024 * 1024));
+    await assert.rejects(
+      daemon.client.runtime.UpdateContainerResources!({ containerId: id, linux: { cpuShares: -5 } }),
+      (err: { code: number; details: string }) => err.code === status.INVALID_ARGUMENT && /cpu_shares/.test(err.details),
+    );
+
+    const logPath = (await daemon.client.runtime.ContainerStatus!({ containerId: id })).status.logPath;
+    await run('mv', [logPath, `${logPath}.1`]);
+    await daemon.client.runtime.ReopenContainerLog!({ containerId: id });
+    await sleep(500);
+    assert.match(await readFile(logPath, 'utf8'), /stdout F tick/);
+    await daemon.client.runtime.RemoveContainer!({ containerId: id });
+    await assert.rejects(daemon.client.runtime.ReopenContainerLog!({ containerId: id }), { code: status.NOT_FOUND });
+  });
+
   it('a running container survives a daemon kill -9; an exit while down is recorded', async () => {
     const keep = await daemon.client.runtime.CreateContainer!({ podSandboxId: podId, config: ctrConfig('keeper', ['sleep', '1000']), sandboxConfig: podConfig });
     const quick = await daemon.client.runtime.CreateContainer!({ podSandboxId: podId, config: ctrConfig('quick', ['sh', '-c', 'sleep 1; exit 7']), sandboxConfig: podConfig });

@@ -4,7 +4,7 @@ export { buildContainerSpec, type ContainerSpec, type ContainerSpecInput, type S
 export { buildSandboxSpec, type SandboxSpecInput } from './sandbox.js';
 export { annotationKeys, containerTypes } from './annotations.js';
 export { listHostDevices, statHostDevice, type DeviceInfo, type HostDevice, type ListDevices, type StatDevice } from './devices.js';
-export { detectCgroupHost, nodeCgroupHost, type CgroupHost, type CgroupManager } from './resources.js';
+export { buildResources, detectCgroupHost, nodeCgroupHost, type CgroupHost, type CgroupManager } from './resources.js';
 export { nodeCapabilities } from './capabilities.js';
 export { normalizeSignal, signalName, signalNumber } from './signals.js';
 export { podSysctls } from './sysctls.js';
