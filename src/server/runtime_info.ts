@@ -1,5 +1,4 @@
 // Version, Status and RuntimeConfig: what the kubelet asks before anything else.
-import { findCniNetwork } from '../network/cni_config.js';
 import { handlerProblem, resolveRuntimeHandler } from '../oci/runtime_handlers.js';
 import { packageVersion } from '../package_info.js';
 import { CgroupDriver, type RuntimeServiceMethods } from '../proto/cri.js';
@@ -26,7 +25,8 @@ function statusHandler(ctx: ServerContext): UnaryHandler<RuntimeServiceMethods['
     const { config } = ctx;
     const [handler, network] = await Promise.all([
       resolveRuntimeHandler(config, config.default_runtime),
-      findCniNetwork(config.network.cni_config_dir, config.network.cni_default_network),
+      // The same readiness RunPodSandbox checks, so the two never disagree.
+      ctx.pods.cni.status(),
     ]);
     const runtimeProblem = handler ? handlerProblem(handler) : `default runtime "${config.default_runtime}" is not configured`;
     return {
@@ -35,7 +35,7 @@ function statusHandler(ctx: ServerContext): UnaryHandler<RuntimeServiceMethods['
           runtimeProblem
             ? { type: 'RuntimeReady', status: false, reason: 'RuntimeBinaryMissing', message: runtimeProblem }
             : { type: 'RuntimeReady', status: true },
-          network.found
+          network.ready
             ? { type: 'NetworkReady', status: true }
             : { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: network.reason },
         ],

@@ -200,3 +200,18 @@ export function rpcError(code: number, message: RegExp): (err: unknown) => boole
     return true;
   };
 }
+
+/** True when the ELF file has no program interpreter (statically linked). */
+export async function isStaticElf(path: string): Promise<boolean> {
+  try {
+    const data = await readFile(path);
+    if (data.readUInt32BE(0) !== 0x7f454c46 || data[4] !== 2) return false;
+    const phoff = Number(data.readBigUInt64LE(0x20));
+    const phentsize = data.readUInt16LE(0x36);
+    const phnum = data.readUInt16LE(0x38);
+    for (let i = 0; i < phnum; i++) if (data.readUInt32LE(phoff + i * phentsize) === 3) return false;
+    return true;
+  } catch {
+    return false;
+  }
+}

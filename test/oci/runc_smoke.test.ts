@@ -17,7 +17,7 @@ import { detectCgroupHost } from '../../src/oci/spec/resources.js';
 import { specProblems } from '../../src/oci/spec/validate.js';
 import type { OciSpec } from '../../src/oci/spec/types.js';
 import { SecurityProfile_ProfileType, type ContainerConfig, type PodSandboxConfig } from '../../src/proto/cri.js';
-import { containerConfig, criDefaultCaps, env, fakeRootfs, mount, readFileInRoot, resources, sandboxConfig } from './helpers.js';
+import { containerConfig, criDefaultCaps, env, fakeRootfs, isStaticElf, mount, readFileInRoot, resources, sandboxConfig } from './helpers.js';
 
 const run = promisify(execFile);
 const busybox = '/bin/busybox';
@@ -33,21 +33,6 @@ async function findRunc(): Promise<string | undefined> {
     }
   }
   return undefined;
-}
-
-/** True when the ELF file has no program interpreter (statically linked). */
-async function isStaticElf(path: string): Promise<boolean> {
-  try {
-    const data = await readFile(path);
-    if (data.readUInt32BE(0) !== 0x7f454c46 || data[4] !== 2) return false;
-    const phoff = Number(data.readBigUInt64LE(0x20));
-    const phentsize = data.readUInt16LE(0x36);
-    const phnum = data.readUInt16LE(0x38);
-    for (let i = 0; i < phnum; i++) if (data.readUInt32LE(phoff + i * phentsize) === 3) return false;
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const runcPath = await findRunc();

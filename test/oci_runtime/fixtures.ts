@@ -18,6 +18,7 @@ import type { OciSpec } from '../../src/oci/spec/types.js';
 import type { ResolvedRuntimeHandler } from '../../src/oci/runtime_handlers.js';
 import { ExitWatcher } from '../../src/oci/runtime/exit_watcher.js';
 import { OciRuntime } from '../../src/oci/runtime/oci_runtime.js';
+import { isStaticElf, securityContext } from '../oci/helpers.js';
 import {
   Signal,
   SupplementalGroupsPolicy,
@@ -38,21 +39,6 @@ async function executable(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** True when the ELF file has no program interpreter (statically linked). */
-async function isStaticElf(path: string): Promise<boolean> {
-  try {
-    const data = await readFile(path);
-    if (data.readUInt32BE(0) !== 0x7f454c46 || data[4] !== 2) return false;
-    const phoff = Number(data.readBigUInt64LE(0x20));
-    const phentsize = data.readUInt16LE(0x36);
-    const phnum = data.readUInt16LE(0x38);
-    for (let i = 0; i < phnum; i++) if (data.readUInt32LE(phoff + i * phentsize) === 3) return false;
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Why the host cannot run these tests, or false when it can. */
@@ -165,25 +151,7 @@ function containerConfig(name: string, command: string[], resources: LinuxContai
     tty,
     linux: {
       resources,
-      securityContext: {
-        capabilities: null,
-        privileged: false,
-        namespaceOptions: null,
-        selinuxOptions: null,
-        runAsUser: null,
-        runAsGroup: null,
-        runAsUsername: '',
-        readonlyRootfs: false,
-        supplementalGroups: [],
-        supplementalGroupsPolicy: SupplementalGroupsPolicy.Merge,
-        noNewPrivs: false,
-        maskedPaths: [],
-        readonlyPaths: [],
-        seccomp: null,
-        apparmor: null,
-        apparmorProfile: '',
-        seccompProfilePath: '',
-      },
+      securityContext: securityContext(),
     },
     windows: null,
     CDIDevices: [],
