@@ -1,5 +1,4 @@
-// ImageFsInfo: bytes and inodes under the layer store, for the kubelet's image GC.
-import { dirUsage } from '../native/index.js';
+// ImageFsInfo: bytes and inodes of the layer store, for the kubelet's image GC.
 import type { ImageServiceMethods } from '../proto/cri.js';
 import type { ImageHandlers, ServerContext, UnaryHandler } from './rpc.js';
 
@@ -9,7 +8,7 @@ export function imageFsInfoHandlers(ctx: ServerContext): ImageHandlers {
 
 function imageFsInfo(ctx: ServerContext): UnaryHandler<ImageServiceMethods['ImageFsInfo']> {
   return async () => {
-    const usage = await dirUsage(ctx.layers.dir);
+    const usage = await ctx.layers.usage();
     return {
       imageFilesystems: [
         {

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { removeTree } from '../native/index.js';
+import { dirUsage, removeTree, type DirUsage } from '../native/index.js';
 import { syncDir, writeFileAtomic } from './atomic_file.js';
 import { KeyedOnce } from './keyed_once.js';
 
@@ -29,6 +29,8 @@ export class LayerStore {
   private readonly creating = new KeyedOnce<LayerRecord>();
   /** Layers a pull is assembling into an image that is not recorded yet: garbage collection skips them. */
   private readonly pins = new Map<string, number>();
+  /** Disk use per layer, measured once: a committed layer never changes. */
+  private readonly usageOf = new Map<string, Promise<DirUsage>>();
   readonly layersDir: string;
   private readonly tmpDir: string;
 
@@ -99,9 +101,33 @@ export class LayerStore {
     });
   }
 
+  /** Bytes and inodes of every committed layer plus pulls in progress, without re-walking committed layers. */
+  async usage(): Promise<DirUsage> {
+    const parts = [...this.layers.keys()].map((chainId) => this.layerUsage(chainId));
+    parts.push(dirUsage(this.tmpDir));
+    const total = { bytes: 0, inodes: 0 };
+    for (const part of await Promise.all(parts)) {
+      total.bytes += part.bytes;
+      total.inodes += part.inodes;
+    }
+    return total;
+  }
+
+  private layerUsage(chainId: string): Promise<DirUsage> {
+    let usage = this.usageOf.get(chainId);
+    if (!usage) {
+      usage = dirUsage(join(this.layersDir, hexOf(chainId)));
+      // A failed walk is not remembered: the next call measures again.
+      usage.catch(() => this.usageOf.delete(chainId));
+      this.usageOf.set(chainId, usage);
+    }
+    return usage;
+  }
+
   /** Removes a layer: it leaves the view at once, its files are deleted after. */
   async remove(chainId: string): Promise<void> {
     if (!this.layers.delete(chainId)) return;
+    this.usageOf.delete(chainId);
     await this.discard(join(this.layersDir, hexOf(chainId)));
   }
 

@@ -156,6 +156,9 @@ describe('PullImage formats against a real registry', () => {
     await daemon.client.image.RemoveImage!({ image: { image: two } });
     assert.equal((await daemon.client.image.ImageStatus!({ image: { image: pushed.configDigest } })).image, null);
     assert.equal((await daemon.layerDirs()).includes(chain[0]!.slice(7)), false);
+    const fsAfter = await daemon.client.image.ImageFsInfo!({});
+    assert.ok(fsAfter.imageFilesystems[0].usedBytes.value < fs.imageFilesystems[0].usedBytes.value, 'removed layers leave the usage');
+    assert.ok(fsAfter.imageFilesystems[0].inodesUsed.value < fs.imageFilesystems[0].inodesUsed.value);
 
     // Removing what is not there succeeds.
     await daemon.client.image.RemoveImage!({ image: { image: two } });
