@@ -26,7 +26,9 @@ export interface SkiffConfig {
   listen: string;
   log_level: LogLevel;
   cgroup_manager: CgroupManager;
+  default_cgroup_parent: string;
   default_runtime: string;
+  exec_sync_output_max: number;
   runtimes: Record<string, RuntimeHandlerConfig>;
   pause: { image: string; command: string; cpuset: string };
   network: { cni_config_dir: string; cni_plugin_dirs: string[]; cni_default_network: string };
@@ -71,6 +73,9 @@ export interface SectionSpec {
 
 const absolute = { type: 'path' } as const;
 
+/** ExecSync output that still fits, with the reply's framing, in the 16 MiB message the kubelet accepts. */
+export const execSyncOutputLimit = 16 * 1024 * 1024 - 4096;
+
 export const topLevelSpec: Record<string, KeySpec> = {
   root: { kind: absolute, flag: 'root', doc: 'Persistent state: images, layers, container records.' },
   runroot: { kind: absolute, flag: 'runroot', doc: 'Volatile state: sockets, exit files, pinned namespaces, mounts.' },
@@ -81,10 +86,20 @@ export const topLevelSpec: Record<string, KeySpec> = {
     flag: 'cgroup-manager',
     doc: 'Cgroup driver; must match the kubelet\'s cgroupDriver.',
   },
+  default_cgroup_parent: {
+    kind: { type: 'string', check: cgroupParentPath },
+    flag: 'default-cgroup-parent',
+    doc: 'Parent of the cgroup of a pod that names no cgroup_parent (a cgroupfs path; a slice under systemd).',
+  },
   default_runtime: {
     kind: { type: 'string', check: nonEmpty },
     flag: 'default-runtime',
     doc: 'Runtime handler used when a pod names none; must be a [runtimes.NAME] table.',
+  },
+  exec_sync_output_max: {
+    kind: { type: 'integer', min: 0, max: execSyncOutputLimit },
+    flag: 'exec-sync-output-max',
+    doc: 'Bytes of output one ExecSync returns, stdout and stderr together; the rest is read and dropped. At most 16 MiB - 4 KiB, the CRI reply limit.',
   },
 };
 
@@ -174,7 +189,9 @@ export function defaultConfig(): SkiffConfig {
     listen: '/run/skiff/skiff.sock',
     log_level: 'info',
     cgroup_manager: 'cgroupfs',
+    default_cgroup_parent: '/skiff',
     default_runtime: 'runc',
+    exec_sync_output_max: execSyncOutputLimit,
     runtimes: { runc: defaultRuntimeHandler(), crun: defaultRuntimeHandler() },
     pause: { image: 'registry.k8s.io/pause:3.10', command: '/pause', cpuset: '' },
     network: { cni_config_dir: '/etc/cni/net.d', cni_plugin_dirs: ['/opt/cni/bin', '/usr/lib/cni'], cni_default_network: '' },
@@ -190,6 +207,10 @@ export function defaultConfig(): SkiffConfig {
     streaming: { address: '127.0.0.1', port: 0 },
     metrics: { enable: false, address: '127.0.0.1', port: 9090 },
   };
+}
+
+function cgroupParentPath(v: string): string | undefined {
+  return v === '' || v.split('/').includes('..') || /[\0\n:]/.test(v) ? 'a cgroup path such as "/skiff" or a slice such as "skiff.slice"' : undefined;
 }
 
 function nonEmpty(v: string): string | undefined {

@@ -12,8 +12,9 @@ import { ExitWatcher, OciRuntime, type ContainerExit } from '../oci/runtime/inde
 import { resolveRuntimeHandler } from '../oci/runtime_handlers.js';
 import { buildContainerSpec, buildResources, listHostDevices, nodeCgroupHost, statHostDevice } from '../oci/spec/index.js';
 import type { ContainerConfig, LinuxContainerResources, PodSandboxConfig } from '../proto/cri.js';
-import { podHostname, type SandboxRecord } from '../sandbox/pods.js';
+import { podHostname, podPidNamespace, type SandboxRecord } from '../sandbox/pods.js';
 import { RpcError } from '../server/rpc.js';
+import type { LifecycleEvents } from '../state/events.js';
 import type { NameRegistry } from '../state/names.js';
 import type { RecordStore } from '../state/record_store.js';
 import type { ImageStore } from '../storage/image_store.js';
@@ -57,6 +58,8 @@ export interface ContainerDeps {
   layers: LayerStore;
   exits: ExitWatcher;
   runtimes: Map<string, OciRuntime>;
+  /** Lifecycle events for GetContainerEvents, published once each change is recorded. */
+  events?: LifecycleEvents;
 }
 
 export function containerRunDir(config: SkiffConfig, id: string): string {
@@ -126,10 +129,11 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
   };
   try {
     const logPath = await resolveLogPath(pod.config.logDirectory, config.logPath, runDir);
-    record = await deps.containers.put({ ...record, logPath });
+    // One durable write for the steps up to the runtime's create (each write costs an fsync pair):
+    // undo tolerates a rootfs never mounted and a runtime container never created.
+    record = await deps.containers.put({ ...record, logPath, mounted: true, runtimeCreated: true });
     const dataDir = deps.containers.pathOf(id);
     await Promise.all([mkdir(join(dataDir, 'upper'), { recursive: true }), mkdir(join(dataDir, 'work'), { recursive: true }), mkdir(rootfs, { recursive: true })]);
-    record = await deps.containers.put({ ...record, mounted: true });
     await overlayMount({
       lowerdirs: [...image.layers].reverse().map((chainId) => deps.layers.diffDir(chainId)),
       upperdir: join(dataDir, 'upper'),
@@ -145,7 +149,7 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
       rootfs,
       sandbox: {
         id: pod.id,
-        namespaces: { network: pod.namespaces.net, ipc: pod.namespaces.ipc, uts: pod.namespaces.uts },
+        namespaces: { network: pod.namespaces.net, ipc: pod.namespaces.ipc, uts: pod.namespaces.uts, pid: podPidNamespace(pod) },
         hostNetwork: pod.hostNetwork,
         hostIpc: pod.hostIpc,
         hostPid: pod.hostPid,
@@ -163,10 +167,10 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     });
     if (built.spec.process?.cwd) await mkdirInRoot(rootfs, built.spec.process.cwd, 0o755);
     await writeFile(join(runDir, 'config.json'), JSON.stringify(built.spec));
-    record = await deps.containers.put({ ...record, stopSignal: built.stopSignal, user: built.user, runtimeCreated: true });
     const runtime = await runtimeFor(deps, pod.runtimeHandler);
     await runtime.create({ id, bundle: runDir, logPath, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, name });
-    record = await deps.containers.put({ ...record, phase: 'created' });
+    record = await deps.containers.put({ ...record, stopSignal: built.stopSignal, user: built.user, phase: 'created' });
+    deps.events?.publish('created', id, pod.id);
     return id;
   } catch (err) {
     deps.log.warn({ container: id, err }, 'CreateContainer failed; undoing');
@@ -186,10 +190,15 @@ export async function startContainer(deps: ContainerDeps, id: string): Promise<v
   // Taken before start: a container may exit (and be recorded) before start returns.
   const startedAt = Date.now() * 1e6;
   await runtime.start(record.id);
+  let started = false;
   await deps.containers.update(record.id, (r) => {
-    if (r.phase === 'created') return { ...r, phase: 'running', startedAt };
+    if (r.phase === 'created') {
+      started = true;
+      return { ...r, phase: 'running', startedAt };
+    }
     return r.startedAt === 0 ? { ...r, startedAt, finishedAt: Math.max(r.finishedAt, startedAt) } : r;
   });
+  if (started) deps.events?.publish('started', record.id, record.podId);
 }
 
 export async function stopContainer(deps: ContainerDeps, id: string, timeoutSeconds: number): Promise<void> {
@@ -207,6 +216,7 @@ export async function removeContainer(deps: ContainerDeps, id: string): Promise<
   await undoContainer(deps, record);
   await deps.containers.delete(record.id);
   deps.names.release(record.name, record.id);
+  deps.events?.publish('deleted', record.id, record.podId);
 }
 
 /** Takes the exit from conmon's exit file into the record (idempotent). */
@@ -216,14 +226,21 @@ export async function recordExit(deps: ContainerDeps, id: string, known?: Contai
   const runtime = await runtimeFor(deps, record.runtimeHandler);
   const exit = known ?? (await runtime.readExit(id));
   if (!exit) return;
-  await deps.containers.update(id, (r) => ({
-    ...r,
-    phase: 'exited',
-    exitCode: exit.exitCode,
-    // The exit file's mtime comes from the kernel's coarse clock and can read a few ms early.
-    finishedAt: Math.max(exit.finishedAt.getTime() * 1e6, r.startedAt),
-    reason: exit.oomKilled ? 'OOMKilled' : exit.exitCode === 0 ? 'Completed' : 'Error',
-  }));
+  // Two callers (the exit watcher and a stop) may race here: only the first records and announces the exit.
+  let stopped = false;
+  await deps.containers.update(id, (r) => {
+    if (r.phase === 'exited') return r;
+    stopped = true;
+    return {
+      ...r,
+      phase: 'exited',
+      exitCode: exit.exitCode,
+      // The exit file's mtime comes from the kernel's coarse clock and can read a few ms early.
+      finishedAt: Math.max(exit.finishedAt.getTime() * 1e6, r.startedAt),
+      reason: exit.oomKilled ? 'OOMKilled' : exit.exitCode === 0 ? 'Completed' : 'Error',
+    };
+  });
+  if (stopped) deps.events?.publish('stopped', id, record.podId);
 }
 
 async function undoContainer(deps: ContainerDeps, record: ContainerRecord): Promise<void> {

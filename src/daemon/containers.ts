@@ -17,7 +17,7 @@ export async function openContainers(config: SkiffConfig, log: Logger, pods: Pod
   const containers = new RecordStore<ContainerRecord>(join(config.root, 'containers'), 'container.json', log);
   await containers.open();
   const exits = await ExitWatcher.open(join(config.runroot, 'exits'), log);
-  const deps: ContainerDeps = { config, log, containers, sandboxes: pods.sandboxes, names: pods.names, images, layers, exits, runtimes: new Map() };
+  const deps: ContainerDeps = { config, log, containers, sandboxes: pods.sandboxes, names: pods.names, images, layers, exits, runtimes: new Map(), events: pods.events };
   exits.on('exit', (id) => {
     recordExit(deps, id).catch((err: unknown) => log.error({ container: id, err }, 'cannot record container exit'));
   });

@@ -4,13 +4,16 @@ import { dirname } from 'node:path';
 import type { Server } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { SkiffConfig } from '../config/schema.js';
+import { ContainerStreamingBackend } from '../exec/streaming_backend.js';
 import { bindUnix, createGrpcServer } from '../server/grpc_server.js';
 import { allServices } from '../server/handlers.js';
+import { StatsCollector } from '../metrics/stats_collector.js';
 import { packageVersion } from '../package_info.js';
+import { StreamServer } from '../streaming/server.js';
 import { lockDaemonState } from './lock.js';
 import { createLogger } from './logger.js';
 import { openContainers } from './containers.js';
-import { openPods } from './pods.js';
+import { openPods, resumePods } from './pods.js';
 import { openImageStorage } from './storage.js';
 
 /** How long in-flight calls may run after SIGTERM before they are cut off. */
@@ -31,7 +34,15 @@ export async function runDaemon(config: SkiffConfig): Promise<number> {
   const storage = await openImageStorage(config, log);
   const pods = await openPods(config, log);
   const containers = await openContainers(config, log, pods, storage.images, storage.layers);
-  const context = { config, log, ...storage, pods, containers };
+  await resumePods(pods, containers);
+  const streaming = new StreamServer({
+    address: config.streaming.address,
+    port: config.streaming.port,
+    backend: new ContainerStreamingBackend(containers),
+    log: log.child({ component: 'streaming' }),
+  });
+  await streaming.start();
+  const context = { config, log, ...storage, pods, containers, stats: new StatsCollector(containers, pods), streaming };
   const server = createGrpcServer(log, allServices(context));
   await bindUnix(server, config.listen);
   await chmod(config.listen, 0o660);
@@ -47,7 +58,10 @@ export async function runDaemon(config: SkiffConfig): Promise<number> {
     const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
     log.info({ eventLoopDelayMs: { max: ms(loopDelay.max), p99: ms(loopDelay.percentile(99)), mean: ms(loopDelay.mean) } }, 'event loop delay');
   }
+  // Event streams never end by themselves: close them so in-flight calls can finish.
+  pods.events?.close();
   await shutdown(server, log);
+  await streaming.stop();
   await unlink(config.listen).catch(() => undefined);
   log.info('stopped');
   log.flush();

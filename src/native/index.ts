@@ -129,6 +129,30 @@ export interface PinnedNamespaces {
   uts?: string;
 }
 
+export interface PtyPair {
+  master: number;
+  /** Raw mode, close-on-exec, nobody's controlling terminal. */
+  slave: number;
+}
+
+export interface DialLoopbackOptions {
+  /** A pinned network namespace file; absent: the host's namespace. */
+  netns?: string;
+  port: number;
+  /** Default 10 s. */
+  timeoutMs?: number;
+}
+
+/** Pipes whose output a thread of the addon reads under one byte budget. */
+export interface OutputCapture {
+  /** Write ends, for a child's stdio; close them once the child is spawned. */
+  fds: number[];
+  /** Close to stop reading early; must be closed in any case. */
+  cancelFd: number;
+  /** Settles when every pipe reached end of file, or on cancel. */
+  done: Promise<{ outputs: Buffer[]; dropped: number }>;
+}
+
 interface Addon {
   overlayMount(options: OverlayMountOptions): Promise<void>;
   overlayUnmount(target: string, options?: { detach?: boolean }): Promise<void>;
@@ -141,6 +165,12 @@ interface Addon {
   isNamespacePinned(path: string): Promise<boolean>;
   readFileInRoot(root: string, path: string, maxBytes: number): Promise<Buffer | undefined>;
   mkdirInRoot(root: string, path: string, mode?: number): Promise<string>;
+  openPty(): Promise<PtyPair>;
+  setTerminalSize(fd: number, columns: number, rows: number): void;
+  connectSeqpacket(path: string): Promise<number>;
+  bridgeFd(fd: number, framing: 'bytes' | 'packets'): number;
+  dialLoopback(options: DialLoopbackOptions): Promise<number>;
+  captureOutput(count: number, maxBytes: number): OutputCapture;
   addonVersion(): string;
 }
 
@@ -208,4 +238,38 @@ export const readFileInRoot = (root: string, path: string, maxBytes: number): Pr
  */
 export const mkdirInRoot = (root: string, path: string, mode?: number): Promise<string> =>
   load().mkdirInRoot(root, path, mode);
+/** A new pseudo-terminal pair; JS owns (and must close) both fds. */
+export const openPty = (): Promise<PtyPair> => load().openPty();
+/** TIOCSWINSZ on a terminal fd (instant: runs on the calling thread). */
+export const setTerminalSize = (fd: number, columns: number, rows: number): void => load().setTerminalSize(fd, columns, rows);
+/**
+ * Connects a SOCK_SEQPACKET socket (conmon's attach socket), reaching paths
+ * beyond sun_path's 108 bytes through /proc/self/fd. Resolves with its fd.
+ */
+export const connectSeqpacket = (path: string): Promise<number> => load().connectSeqpacket(path);
+/**
+ * Relays a duplicate of `fd` onto a new SOCK_STREAM socket, on a thread of
+ * the addon, and returns that socket's fd for `new net.Socket({ fd })`.
+ * 'bytes': both ways unchanged (a pty master). 'packets' (a SEQPACKET
+ * socket): each packet arrives as a 4-byte big-endian length and the packet;
+ * written bytes leave as packets of at most 8 KiB; ending the socket's
+ * output shuts down the target's write side. The relay ends when the target
+ * reaches end of file (the socket then ends) or the socket is destroyed.
+ * The caller still owns, and must close, `fd`.
+ */
+export const bridgeFd = (fd: number, framing: 'bytes' | 'packets'): number => load().bridgeFd(fd, framing);
+/**
+ * Connects to 127.0.0.1:port (then [::1]:port if refused) inside a pinned
+ * network namespace, on a short-lived addon thread that alone enters it.
+ * Resolves with a non-blocking TCP socket fd; rejects with ECONNREFUSED or
+ * ETIMEDOUT (syscall 'connect'), or ENOENT (syscall 'open') for a missing
+ * namespace file.
+ */
+export const dialLoopback = (options: DialLoopbackOptions): Promise<number> => load().dialLoopback(options);
+/**
+ * `count` pipes read to the end on an addon thread: the first `maxBytes`
+ * of their output (all pipes together, in arrival order) are kept, the rest
+ * is read and dropped, so memory stays bounded and the writer never blocks.
+ */
+export const captureOutput = (count: number, maxBytes: number): OutputCapture => load().captureOutput(count, maxBytes);
 export const addonVersion = (): string => load().addonVersion();

@@ -1,4 +1,5 @@
-// Pod sandboxes: pinned namespaces, CNI networking, shared pod files.
+// Pod sandboxes: the pod cgroup, pinned namespaces, CNI networking, shared
+// pod files, and the infra process when the pod shares a PID namespace.
 // Every step of RunPodSandbox is recorded before it is taken, so a failure
 // (or a crash) can be undone step by step; stop and remove are idempotent.
 import { randomBytes } from 'node:crypto';
@@ -7,13 +8,19 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { SkiffConfig } from '../config/schema.js';
+import { applyPodResources, createPodCgroup, podResources, removePodCgroup } from '../cgroups/pod_cgroup.js';
+import { nodeCgroupLayout } from '../cgroups/hierarchies.js';
+import { podCgroup } from '../cgroups/paths.js';
 import { pinNamespaces, removeTree, unpinNamespaces } from '../native/index.js';
 import type { CniNetwork, PortMapping } from '../network/cni_network.js';
-import { podSysctls } from '../oci/spec/index.js';
+import type { OciRuntime } from '../oci/runtime/index.js';
+import { buildResources, nodeCgroupHost, podSysctls, type OciResources } from '../oci/spec/index.js';
 import { NamespaceMode, Protocol, type PodSandboxConfig } from '../proto/cri.js';
 import { RpcError } from '../server/rpc.js';
+import type { LifecycleEvents } from '../state/events.js';
 import type { NameRegistry } from '../state/names.js';
 import type { RecordStore } from '../state/record_store.js';
+import { adoptInfra, deleteInfra, infraPidNamespace, startInfra, stopInfra } from './infra.js';
 import { dnsConfigProblem, mountShm, podFilePaths, unmountShm, writePodFiles, type PodFilePaths } from './pod_files.js';
 
 export type SandboxState = 'creating' | 'ready' | 'notready';
@@ -37,7 +44,22 @@ export interface SandboxRecord {
   network: boolean;
   shm: boolean;
   ips: string[];
+  /**
+   * The pod cgroup in the cgroup driver's syntax: a cgroupfs path
+   * ("/kubepods/burstable/pod<uid>") or a systemd slice name. The infra's
+   * and the containers' cgroups nest in it.
+   */
   cgroupParent: string;
+  /**
+   * The pod cgroup's directory below each hierarchy's root (the same in
+   * every v1 controller and in the v2 tree), e.g. "/kubepods/burstable/pod<uid>"
+   * or "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice".
+   */
+  cgroupPath: string;
+  /** skiff made the pod cgroup (the kubelet had not), so remove takes it away again. */
+  cgroupCreated: boolean;
+  /** The infra process of a pod sharing a PID namespace; pid 0 until it is running. */
+  infra?: { pid: number; stopping?: boolean };
 }
 
 export interface PodDeps {
@@ -46,6 +68,10 @@ export interface PodDeps {
   sandboxes: RecordStore<SandboxRecord>;
   names: NameRegistry;
   cni: CniNetwork;
+  /** The driver of a runtime handler, shared with the containers (runs the infra process). */
+  runtimeFor: (handler: string) => Promise<OciRuntime>;
+  /** Lifecycle events for GetContainerEvents; a sandbox reports under its own id. */
+  events?: LifecycleEvents;
 }
 
 export function sandboxRunDir(config: SkiffConfig, id: string): string {
@@ -78,9 +104,16 @@ export async function runPod(deps: PodDeps, config: PodSandboxConfig | null, run
   const hostNetwork = options?.network === NamespaceMode.NODE;
   const hostIpc = options?.ipc === NamespaceMode.NODE;
   const hostPid = options?.pid === NamespaceMode.NODE;
-  if (options?.pid === NamespaceMode.POD) {
+  const sharedPid = options?.pid === NamespaceMode.POD;
+  let cgroup: ReturnType<typeof podCgroup>;
+  let resources: OciResources | undefined;
+  try {
+    cgroup = podCgroup(deps.config.cgroup_manager, podConfig.linux?.cgroupParent ?? '', deps.config.default_cgroup_parent, id);
+    const total = podResources(podConfig.linux?.resources, podConfig.linux?.overhead);
+    if (total) resources = buildResources(total, { host: await nodeCgroupHost(), field: 'config.linux.resources' });
+  } catch (err) {
     deps.names.release(name, id);
-    throw new RpcError(status.UNIMPLEMENTED, 'config.linux.security_context.namespace_options.pid: a shared pod PID namespace (POD) is not implemented yet');
+    throw err;
   }
   const runDir = sandboxRunDir(deps.config, id);
   let record: SandboxRecord = {
@@ -98,12 +131,22 @@ export async function runPod(deps: PodDeps, config: PodSandboxConfig | null, run
     network: false,
     shm: false,
     ips: [],
-    cgroupParent: podConfig.linux?.cgroupParent ?? '',
+    cgroupParent: cgroup.parent,
+    cgroupPath: cgroup.path,
+    cgroupCreated: false,
   };
   try {
     const sysctls = podSysctls(podConfig.linux?.sysctls ?? {}, { hostNetwork, hostIpc }, 'config.linux.sysctls');
     record = await deps.sandboxes.put(record);
     await mkdir(runDir, { recursive: true, mode: 0o711 });
+    // systemd makes a slice itself when the first scope lands in it.
+    if (deps.config.cgroup_manager === 'cgroupfs') {
+      const layout = await nodeCgroupLayout();
+      const created = await createPodCgroup(layout, cgroup.path);
+      record = await deps.sandboxes.put({ ...record, cgroupCreated: created });
+      // A cgroup the kubelet made is the kubelet's to size.
+      if (created && resources) await applyPodResources(layout, cgroup.path, resources);
+    }
     const kinds = [...(hostNetwork ? [] : (['net', 'uts'] as const)), ...(hostIpc ? [] : (['ipc'] as const))];
     if (kinds.length) {
       const pinned = await pinNamespaces({
@@ -130,8 +173,18 @@ export async function runPod(deps: PodDeps, config: PodSandboxConfig | null, run
     await writePodFiles(record.files, { hostname: podHostname(podConfig), ips: record.ips, dns: podConfig.dnsConfig, hostNetwork });
     record = await deps.sandboxes.put({ ...record, shm: true });
     await mountShm(record.files.shm);
+    if (sharedPid) {
+      record = await deps.sandboxes.put({ ...record, infra: { pid: 0 } });
+      const pid = await startInfra(
+        { config: deps.config, log: deps.log, runtime: await deps.runtimeFor(handler), runDir },
+        { ...record, hostname: podHostname(podConfig) },
+      );
+      record = await deps.sandboxes.put({ ...record, infra: { pid } });
+    }
     record = await deps.sandboxes.put({ ...record, state: 'ready' });
     deps.log.info({ pod: id, name, ips: record.ips }, 'pod sandbox ready');
+    deps.events?.publish('created', id, id);
+    deps.events?.publish('started', id, id);
     return id;
   } catch (err) {
     deps.log.warn({ pod: id, err }, 'RunPodSandbox failed; undoing');
@@ -149,6 +202,7 @@ export async function stopPod(deps: PodDeps, id: string): Promise<void> {
   if (!record) return;
   await undoPod(deps, record, { keepFiles: true });
   await deps.sandboxes.update(id, (r) => ({ ...r, state: 'notready', network: false, shm: false }));
+  if (record.state === 'ready') deps.events?.publish('stopped', id, id);
 }
 
 export async function removePod(deps: PodDeps, id: string): Promise<void> {
@@ -157,6 +211,8 @@ export async function removePod(deps: PodDeps, id: string): Promise<void> {
   await undoPod(deps, record);
   await deps.sandboxes.delete(id);
   deps.names.release(record.name, id);
+  // The record is gone: the event carries the pod as it was, so the kubelet can drop it from its cache.
+  deps.events?.publish('deleted', id, id, { ...record, state: 'notready' });
 }
 
 /**
@@ -173,6 +229,15 @@ async function undoPod(deps: PodDeps, record: SandboxRecord, opts: { keepFiles?:
       failures.push(err);
     }
   };
+  // The infra goes first: its pid namespace holds no container any more, and it sits in the pod's namespaces.
+  if (record.infra) {
+    const runtime = await deps.runtimeFor(record.runtimeHandler);
+    // Recorded first, so the exit this causes is not taken for the infra dying on its own.
+    await deps.sandboxes.update(record.id, (r) => (r.infra ? { ...r, infra: { ...r.infra, stopping: true } } : r));
+    // pid 0: the create failed, and the runtime has cleaned up after itself.
+    if (record.infra.pid > 0) await attempt('stop infra', () => stopInfra(runtime, record.id));
+    if (!opts.keepFiles) await attempt('delete infra', () => deleteInfra(runtime, record.id));
+  }
   if (record.shm) await attempt('unmount shm', () => unmountShm(record.files.shm));
   // CNI DEL while the netns still exists, so plugins can clean inside it too.
   if (record.network) await attempt('CNI DEL', () => deps.cni.tearDown({ podId: record.id, netnsPath: record.namespaces.net ?? '' }));
@@ -184,8 +249,33 @@ async function undoPod(deps: PodDeps, record: SandboxRecord, opts: { keepFiles?:
         if (err.code !== 'ENOENT') throw err;
       }),
     );
+    if (record.cgroupCreated) await attempt('remove pod cgroup', () => removeOwnCgroup(deps, record));
   }
   if (failures.length) throw failures[0];
+}
+
+/** Removes the pod cgroup skiff made; one something still lives in stays (and is logged). */
+async function removeOwnCgroup(deps: PodDeps, record: SandboxRecord): Promise<void> {
+  const busy = await removePodCgroup(await nodeCgroupLayout(), record.cgroupPath);
+  if (busy.length) deps.log.warn({ pod: record.id, busy }, 'pod cgroup still in use; left in place');
+}
+
+/** Takes over the infra process of a pod after a restart; a pod whose infra died meanwhile is not ready. */
+export async function resumeInfra(deps: PodDeps, id: string): Promise<void> {
+  const record = deps.sandboxes.get(id);
+  if (!record?.infra) return;
+  const runtime = await deps.runtimeFor(record.runtimeHandler);
+  const running = await adoptInfra(runtime, id, sandboxRunDir(deps.config, id));
+  if (!running) await infraExited(deps, id);
+}
+
+/** The infra process is gone: its PID namespace (and every process in it) went with it. */
+export async function infraExited(deps: PodDeps, id: string): Promise<void> {
+  const record = deps.sandboxes.get(id);
+  if (!record?.infra || record.infra.stopping || record.state !== 'ready') return;
+  await deps.sandboxes.update(id, (r) => (r.state === 'ready' ? { ...r, state: 'notready' } : r));
+  deps.log.warn({ pod: id, pid: record.infra.pid }, 'infra process exited; pod sandbox not ready');
+  deps.events?.publish('stopped', id, id);
 }
 
 function validatePodConfig(config: PodSandboxConfig | null): PodSandboxConfig {
@@ -207,6 +297,11 @@ function validatePodConfig(config: PodSandboxConfig | null): PodSandboxConfig {
     }
   }
   return config;
+}
+
+/** The pod's shared PID namespace (its infra's), when it has one. */
+export function podPidNamespace(record: SandboxRecord): string | undefined {
+  return record.infra && record.infra.pid > 0 ? infraPidNamespace(record.infra.pid) : undefined;
 }
 
 /** The pod's hostname: the configured one, else its name cut to the kernel's 64-byte limit. */

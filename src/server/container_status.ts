@@ -12,29 +12,34 @@ function containerStatus(ctx: ServerContext): UnaryHandler<RuntimeServiceMethods
     if (!request.containerId) throw invalidArgument('container_id: required');
     const c = ctx.containers.containers.resolve(request.containerId);
     if (!c || c.phase === 'creating') throw notFound(`container ${request.containerId} not found`);
-    const status: Init<ContainerStatus> = {
-      id: c.id,
-      metadata: c.config.metadata,
-      state: stateOf(c),
-      createdAt: c.createdAt,
-      startedAt: c.startedAt,
-      finishedAt: c.finishedAt,
-      exitCode: c.exitCode,
-      image: { image: c.config.image?.image ?? c.imageId },
-      imageRef: c.imageRef,
-      imageId: c.imageId,
-      reason: c.reason,
-      message: c.message,
-      labels: c.config.labels,
-      annotations: c.config.annotations,
-      mounts: c.config.mounts,
-      logPath: c.logPath,
-      user: { linux: { uid: c.user.uid, gid: c.user.gid, supplementalGroups: c.user.additionalGids } },
-    };
+    const status = containerStatusOf(c);
     const info = request.verbose
       ? { info: JSON.stringify({ runtimeHandler: c.runtimeHandler, podId: c.podId, name: c.name, stopSignal: c.stopSignal }) }
       : {};
     return { status, info };
+  };
+}
+
+/** A container record as the CRI ContainerStatus (also carried by container events). */
+export function containerStatusOf(c: ContainerRecord): Init<ContainerStatus> {
+  return {
+    id: c.id,
+    metadata: c.config.metadata,
+    state: stateOf(c),
+    createdAt: c.createdAt,
+    startedAt: c.startedAt,
+    finishedAt: c.finishedAt,
+    exitCode: c.exitCode,
+    image: { image: c.config.image?.image ?? c.imageId },
+    imageRef: c.imageRef,
+    imageId: c.imageId,
+    reason: c.reason,
+    message: c.message,
+    labels: c.config.labels,
+    annotations: c.config.annotations,
+    mounts: c.config.mounts,
+    logPath: c.logPath,
+    user: { linux: { uid: c.user.uid, gid: c.user.gid, supplementalGroups: c.user.additionalGids } },
   };
 }
 

@@ -8,13 +8,19 @@ import type { ServiceHandlers } from './grpc_server.js';
 import { pullProgressHandlers } from './pull_progress_watch.js';
 import type { ImageHandlers, RuntimeHandlers, ServerContext } from './rpc.js';
 import { containerCreateHandlers } from './container_create.js';
+import { containerEventHandlers } from './container_events.js';
+import { containerExecSyncHandlers } from './container_exec_sync.js';
+import { containerStatsHandlers } from './container_stats.js';
 import { containerStatusHandlers } from './container_status.js';
+import { containerStreamHandlers } from './container_stream.js';
 import { containerStopHandlers } from './container_stop.js';
 import { containerUpdateHandlers } from './container_update.js';
 import { podRunHandlers } from './pod_run.js';
+import { podStatsHandlers } from './pod_stats.js';
 import { podStatusHandlers } from './pod_status.js';
 import { podStopHandlers } from './pod_stop.js';
 import { runtimeInfoHandlers } from './runtime_info.js';
+import { runtimeStreamHandlers } from './runtime_streams.js';
 
 export function runtimeHandlers(ctx: ServerContext): RuntimeHandlers {
   return {
@@ -26,6 +32,12 @@ export function runtimeHandlers(ctx: ServerContext): RuntimeHandlers {
     ...containerStopHandlers(ctx),
     ...containerStatusHandlers(ctx),
     ...containerUpdateHandlers(ctx),
+    ...containerExecSyncHandlers(ctx),
+    ...containerStatsHandlers(ctx),
+    ...podStatsHandlers(ctx),
+    ...containerEventHandlers(ctx),
+    ...runtimeStreamHandlers(ctx),
+    ...containerStreamHandlers(ctx),
   };
 }
 

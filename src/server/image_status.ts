@@ -4,9 +4,7 @@ import { findImage } from '../image/lookup.js';
 import { formatReference, parseReference } from '../image/reference.js';
 import type { Image, ImageServiceMethods, Init } from '../proto/cri.js';
 import { invalidArgument, type ImageHandlers, type ServerContext, type ServerStreamHandler, type UnaryHandler } from './rpc.js';
-
-/** Images per StreamImages message: far below the 16 MiB reply limit even with long tag lists. */
-const streamBatch = 256;
+import { sendInBatches } from './stream_batches.js';
 
 export function imageStatusHandlers(ctx: ServerContext): ImageHandlers {
   return { ImageStatus: imageStatus(ctx), ListImages: listImages(ctx), StreamImages: streamImages(ctx) };
@@ -40,10 +38,8 @@ function listImages(ctx: ServerContext): UnaryHandler<ImageServiceMethods['ListI
 /** ListImages in non-empty batches, for nodes with more images than one reply holds. */
 function streamImages(ctx: ServerContext): ServerStreamHandler<ImageServiceMethods['StreamImages']> {
   return async (request, send, signal) => {
-    const records = matching(ctx, request.filter?.image?.image ?? '');
-    for (let i = 0; i < records.length && !signal.aborted; i += streamBatch) {
-      await send({ images: records.slice(i, i + streamBatch).map((r) => toCriImage(r, ctx)) });
-    }
+    const images = matching(ctx, request.filter?.image?.image ?? '').map((r) => toCriImage(r, ctx));
+    await sendInBatches(images, (batch) => send({ images: batch }), signal);
   };
 }
 

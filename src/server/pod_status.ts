@@ -13,20 +13,25 @@ function podSandboxStatus(ctx: ServerContext): UnaryHandler<RuntimeServiceMethod
     if (!request.podSandboxId) throw invalidArgument('pod_sandbox_id: required');
     const pod = ctx.pods.sandboxes.resolve(request.podSandboxId);
     if (!pod) throw notFound(`pod sandbox ${request.podSandboxId} not found`);
-    const [first, ...rest] = pod.ips;
-    const status: Init<PodSandboxStatus> = {
-      id: pod.id,
-      metadata: pod.config.metadata,
-      state: stateOf(pod),
-      createdAt: pod.createdAt,
-      network: { ip: first ?? '', additionalIps: rest.map((ip) => ({ ip })) },
-      linux: { namespaces: { options: pod.config.linux?.securityContext?.namespaceOptions ?? null } },
-      labels: pod.config.labels,
-      annotations: pod.config.annotations,
-      runtimeHandler: pod.runtimeHandler,
-    };
+    const status = podSandboxStatusOf(pod);
     const info = request.verbose ? { info: JSON.stringify({ namespaces: pod.namespaces, files: pod.files, cgroupParent: pod.cgroupParent, runtimeHandler: pod.runtimeHandler }) } : {};
     return { status, info };
+  };
+}
+
+/** A pod record as the CRI PodSandboxStatus (also carried by container events). */
+export function podSandboxStatusOf(pod: SandboxRecord): Init<PodSandboxStatus> {
+  const [first, ...rest] = pod.ips;
+  return {
+    id: pod.id,
+    metadata: pod.config.metadata,
+    state: stateOf(pod),
+    createdAt: pod.createdAt,
+    network: { ip: first ?? '', additionalIps: rest.map((ip) => ({ ip })) },
+    linux: { namespaces: { options: pod.config.linux?.securityContext?.namespaceOptions ?? null } },
+    labels: pod.config.labels,
+    annotations: pod.config.annotations,
+    runtimeHandler: pod.runtimeHandler,
   };
 }
 

@@ -4,9 +4,11 @@ import type { SkiffConfig } from '../config/schema.js';
 import type { ImagePuller } from '../image/pull.js';
 import type { PullProgress } from '../image/pull_progress.js';
 import type { ContainerDeps } from '../container/containers.js';
+import type { StatsCollector } from '../metrics/stats_collector.js';
 import type { PodDeps } from '../sandbox/pods.js';
 import type { ImageStore } from '../storage/image_store.js';
 import type { LayerStore } from '../storage/layer_store.js';
+import type { StreamServer } from '../streaming/server.js';
 import type { Init, ImageServiceMethods, RuntimeServiceMethods } from '../proto/cri.js';
 
 /** A gRPC status to return: handlers throw it, the wiring sends it. */
@@ -34,6 +36,10 @@ export interface ServerContext {
   progress: PullProgress;
   pods: PodDeps;
   containers: ContainerDeps;
+  /** Container and pod stats, with the CPU-rate baselines they keep between calls. */
+  stats: StatsCollector;
+  /** The exec/attach/port-forward server: the Exec, Attach and PortForward RPCs hand out its URLs. */
+  streaming: StreamServer;
 }
 
 interface MethodShape {

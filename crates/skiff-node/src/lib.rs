@@ -22,6 +22,12 @@
 //!   isNamespacePinned(path): Promise<boolean>
 //!   readFileInRoot(root, path, maxBytes): Promise<Buffer | undefined>
 //!   mkdirInRoot(root, path, mode?): Promise<string>
+//!   openPty(): Promise<{ master, slave }>
+//!   setTerminalSize(fd, columns, rows): void
+//!   connectSeqpacket(path): Promise<number>
+//!   bridgeFd(fd, 'bytes' | 'packets'): number
+//!   dialLoopback({ netns?, port, timeoutMs? }): Promise<number>
+//!   captureOutput(count, maxBytes): { fds, cancelFd, done: Promise<{ outputs, dropped }> }
 //!   addonVersion(): string
 //! Failures reject with Errors carrying code, errno, syscall and path like
 //! Node's own; bad arguments throw TypeErrors synchronously. Layer errors
@@ -32,6 +38,7 @@ mod layer;
 mod lock;
 mod mount;
 mod namespaces;
+mod stdio;
 mod usage;
 
 use napi_ffi::sys::{napi_env, napi_value};
@@ -58,6 +65,12 @@ fn init(exports: &Exports) -> JsResult<()> {
     exports.function("isNamespacePinned", namespaces::is_namespace_pinned)?;
     exports.function("readFileInRoot", inroot::read_file_in_root)?;
     exports.function("mkdirInRoot", inroot::mkdir_in_root)?;
+    exports.function("openPty", stdio::open_pty)?;
+    exports.function("setTerminalSize", stdio::set_terminal_size)?;
+    exports.function("connectSeqpacket", stdio::connect_seqpacket)?;
+    exports.function("bridgeFd", stdio::bridge_fd)?;
+    exports.function("dialLoopback", stdio::dial_loopback)?;
+    exports.function("captureOutput", stdio::capture_output)?;
     exports.function("addonVersion", addon_version)?;
     Ok(())
 }

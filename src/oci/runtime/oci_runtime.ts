@@ -309,6 +309,23 @@ export class OciRuntime {
     await this.runtime('update', id, ['update', '--resources', '-', id], { input: JSON.stringify(resources), systemdFlag: false });
   }
 
+  /**
+   * The command line of `<runtime> --root R [--log L --log-format json] exec
+   * --process P --pid-file F <id>`, for the caller to spawn with the stdio
+   * it needs (ExecSync and streaming exec). The runtime stays the process's
+   * parent and exits with its status; the exec'd process leads its own
+   * session, so the pid file's pid is also its process group.
+   */
+  execCommand(id: string, opts: { processFile: string; pidFile: string; logFile?: string }): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
+    checkId(id);
+    const logArgs = opts.logFile !== undefined ? ['--log', opts.logFile, '--log-format', 'json'] : [];
+    return {
+      file: this.requireRuntime(),
+      args: ['--root', this.root, ...logArgs, 'exec', '--process', opts.processFile, '--pid-file', opts.pidFile, id],
+      env: this.env,
+    };
+  }
+
   // ---- stop -----------------------------------------------------------------
 
   /**

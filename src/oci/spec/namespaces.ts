@@ -72,7 +72,9 @@ export function containerNamespaces(pod: PodNamespaceModes, pidMode: NamespaceMo
 /** The PID mode of a container: its own NamespaceOption, else what the pod implies. */
 export function containerPidMode(options: NamespaceOption | null | undefined, pod: PodNamespaceModes): NamespaceMode {
   if (options) return options.pid;
-  return pod.hostPid ? NamespaceMode.NODE : NamespaceMode.CONTAINER;
+  if (pod.hostPid) return NamespaceMode.NODE;
+  // A pod with a shared PID namespace (its infra process holds it) shares it with every container.
+  return pod.namespaces.pid ? NamespaceMode.POD : NamespaceMode.CONTAINER;
 }
 
 /** User namespaces are not supported yet; asking for one with mappings is an error, not a silent no-op. */

@@ -3,10 +3,11 @@
 // orphans, so it gets as little as possible: a read-only root, no
 // capabilities, no_new_privs, the pod's namespaces and cgroup.
 
+import { isAbsolute } from 'node:path';
 import { NamespaceMode, type PodSandboxConfig } from '../../proto/cri.js';
 import { annotationKeys, containerTypes, mergeAnnotations } from './annotations.js';
 import { defaultDeviceRules } from './devices.js';
-import { invalidField } from './errors.js';
+import { absolutePath, invalidField } from './errors.js';
 import { defaultMounts } from './mounts.js';
 import { containerNamespaces, rejectUserNamespace } from './namespaces.js';
 import { defaultPath } from './process.js';
@@ -14,7 +15,7 @@ import { cgroupsPath, nodeCgroupHost, oomScoreAdj, type CgroupHost, type CgroupM
 import { buildSeccomp } from './seccomp.js';
 import { kernelPathRules } from './security.js';
 import { podSysctls } from './sysctls.js';
-import { ociVersion, type OciResources, type OciSpec } from './types.js';
+import { ociVersion, type OciMount, type OciResources, type OciSpec } from './types.js';
 import type { SandboxFacts } from './container.js';
 
 /** The infra process asks the OOM killer to spare it, as CRI-O's does. */
@@ -27,10 +28,12 @@ export interface SandboxSpecInput {
   /** The pod sandbox id. */
   id: string;
   sandboxConfig: PodSandboxConfig;
-  /** The mounted pause image rootfs. */
+  /** The infra's root: a mounted pause image, or an empty directory when `pauseBinary` is given. */
   rootfs: string;
   /** The infra command, e.g. ["/pause"]. */
   command: string[];
+  /** A host file bind-mounted read-only at command[0]: a static pause binary needs no image. */
+  pauseBinary?: string;
   /** The pod's facts; `namespaces.pid` is ignored (the infra process creates the PID namespace). */
   sandbox: Omit<SandboxFacts, 'id'>;
   cgroupManager: CgroupManager;
@@ -48,6 +51,7 @@ export async function buildSandboxSpec(input: SandboxSpecInput): Promise<{ spec:
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(input.id)) throw invalidField('pod sandbox id', `${JSON.stringify(input.id)} is not a valid id`);
   if (!sandboxConfig.metadata) throw invalidField('sandbox_config.metadata', 'is required');
   if (input.command.length === 0 || input.command[0] === '') throw invalidField('pause command', 'must not be empty');
+  const binaryMount = input.pauseBinary === undefined ? [] : [pauseBinaryMount(input.pauseBinary, input.command[0]!)];
   const podSc = sandboxConfig.linux?.securityContext ?? null;
   rejectUserNamespace(`${scField}.namespace_options`, podSc?.namespaceOptions?.usernsOptions);
 
@@ -102,7 +106,7 @@ export async function buildSandboxSpec(input: SandboxSpecInput): Promise<{ spec:
     },
     root: { path: input.rootfs, readonly: true },
     ...(!hostUts && sandbox.hostname !== '' ? { hostname: sandbox.hostname } : {}),
-    mounts: defaultMounts({ hostname: '', hosts: '', resolvConf: '', shm: sandbox.files.shm }, { privileged: false, readonlyRootfs: true }),
+    mounts: [...defaultMounts({ hostname: '', hosts: '', resolvConf: '', shm: sandbox.files.shm }, { privileged: false, readonlyRootfs: true }), ...binaryMount],
     annotations,
     linux: {
       namespaces,
@@ -115,4 +119,11 @@ export async function buildSandboxSpec(input: SandboxSpecInput): Promise<{ spec:
     },
   };
   return { spec };
+}
+
+/** The runtime makes the mount target itself (before the root turns read-only); exec must stay allowed. */
+function pauseBinaryMount(source: string, destination: string): OciMount {
+  const field = 'pause command';
+  if (!isAbsolute(source)) throw invalidField('pause binary', `${JSON.stringify(source)} must be an absolute path`);
+  return { destination: absolutePath(field, destination), type: 'bind', source, options: ['rbind', 'ro', 'nosuid', 'nodev'] };
 }

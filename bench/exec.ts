@@ -1,0 +1,98 @@
+// ExecSync benchmark: latency of ExecSync `true` through the CRI socket
+// against bare `runc exec` of `true` in the same container, same run (the
+// floor: what any runtime pays to enter a container). Prints a table.
+//
+//   node dist/bench/exec.js     (root; runc, conmon, /usr/lib/cni, docker-registry)
+//
+// Environment: BENCH_RUNS (50) runs of each, interleaved.
+import { execFile } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startImageDaemon } from '../test/helpers/image_daemon.js';
+import { startRegistry } from '../test/helpers/registry.js';
+import { cniPluginDir, containerConfig, execProblem, podConfig, pushBusybox, removeBridge, writeBridgeNetwork } from '../test/exec/fixtures.js';
+
+const run = promisify(execFile);
+const runs = Number(process.env.BENCH_RUNS ?? 50);
+
+interface Figure {
+  name: string;
+  samples: number[];
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+function quantile(xs: number[], q: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+function printTable(figures: Figure[]): void {
+  const width = Math.max(...figures.map((f) => f.name.length));
+  const fmt = (n: number) => `${n.toFixed(2)} ms`.padStart(10);
+  console.log(`${'figure'.padEnd(width)}  ${'n'.padStart(3)}  ${'median'.padStart(10)}  ${'p90'.padStart(10)}  ${'min'.padStart(10)}  ${'max'.padStart(10)}`);
+  for (const f of figures) {
+    const { samples: s } = f;
+    console.log(`${f.name.padEnd(width)}  ${String(s.length).padStart(3)}  ${fmt(quantile(s, 0.5))}  ${fmt(quantile(s, 0.9))}  ${fmt(Math.min(...s))}  ${fmt(Math.max(...s))}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const problem = await execProblem();
+  if (problem) throw new Error(`cannot run: ${problem}`);
+  const registry = await startRegistry();
+  const bridge = `skb${process.pid % 10000}`;
+  const daemon = await startImageDaemon({ insecure: [registry.host], extraArgs: ['--cni-plugin-dir', cniPluginDir, '--log-level', 'info'] });
+  try {
+    const image = await pushBusybox(registry, 'bench/exec');
+    await writeBridgeNetwork(join(daemon.dir, 'cni'), join(daemon.dir, 'ipam'), bridge, '10.231.25.0/24');
+    await daemon.client.image.PullImage!({ image: { image } });
+    const pod = podConfig('bench-exec', join(daemon.dir, 'pod-logs'));
+    const { podSandboxId } = await daemon.client.runtime.RunPodSandbox!({ config: pod });
+    const { containerId } = await daemon.client.runtime.CreateContainer!({ podSandboxId, config: containerConfig(image, 'target', ['sleep', '100000']), sandboxConfig: pod });
+    await daemon.client.runtime.StartContainer!({ containerId });
+
+    // The same process spec ExecSync derives: the container's own, running `true`.
+    const bundle = join(daemon.dir, 'run', 'containers', containerId);
+    const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as { process: Record<string, unknown> };
+    const processFile = join(bundle, 'bench-process.json');
+    await writeFile(processFile, JSON.stringify({ ...spec.process, args: ['true'], terminal: false }));
+    const runcArgs = ['--root', join(daemon.dir, 'run', 'runtimes', 'runc'), 'exec', '--process', processFile, containerId];
+
+    const execSync: number[] = [];
+    const bare: number[] = [];
+    // Warm both paths once, then interleave so load drifts hit both alike.
+    await daemon.client.runtime.ExecSync!({ containerId, cmd: ['true'], timeout: 0 });
+    await run('runc', runcArgs);
+    for (let i = 0; i < runs; i++) {
+      execSync.push(
+        await timed(async () => {
+          const reply = await daemon.client.runtime.ExecSync!({ containerId, cmd: ['true'], timeout: 0 });
+          if (reply.exitCode !== 0) throw new Error(`ExecSync true exited ${reply.exitCode}`);
+        }),
+      );
+      bare.push(await timed(() => run('runc', runcArgs)));
+    }
+    await rm(processFile, { force: true });
+    await daemon.client.runtime.RemovePodSandbox!({ podSandboxId });
+
+    console.log(`ExecSync \`true\` vs bare runc exec, same container, ${runs} runs each, interleaved`);
+    printTable([
+      { name: 'skiff ExecSync true (CRI round trip)', samples: execSync },
+      { name: 'runc exec true (bare, no CRI)', samples: bare },
+    ]);
+    const overhead = quantile(execSync, 0.5) - quantile(bare, 0.5);
+    console.log(`\nmedian overhead of skiff over bare runc exec: ${overhead.toFixed(2)} ms (${(quantile(execSync, 0.5) / quantile(bare, 0.5)).toFixed(2)}x)`);
+  } finally {
+    await daemon.cleanup();
+    await registry.stop();
+    await removeBridge(bridge);
+  }
+}
+
+await main();

@@ -1,0 +1,234 @@
+// Runtime benchmark: pod and container lifecycle latency through the CRI
+// socket (real runc, conmon, CNI bridge + portmap), one at a time and 20 at
+// once, against bare `runc create` + `runc start` of an equivalent bundle as
+// the floor; then the memory of the daemon and its conmons with 50 pods alive.
+//
+//   node dist/bench/runtime.js          (root; runc, conmon, /usr/lib/cni, docker-registry)
+//
+// Environment: BENCH_RUNS (20) sequential runs, BENCH_CONCURRENCY (20), BENCH_PODS (50).
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { OciRuntime } from '../src/oci/runtime/oci_runtime.js';
+import { cleanupWork, createFrom, makeBundle, makeWork, newRuntime, runcPath, type Work } from '../test/oci_runtime/fixtures.js';
+import { containerConfig, e2eProblem, podConfig, run, startE2e, type E2e } from '../test/e2e/fixtures.js';
+
+const runs = Number(process.env.BENCH_RUNS ?? 20);
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 20);
+const alivePods = Number(process.env.BENCH_PODS ?? 50);
+
+interface Figure {
+  name: string;
+  samples: number[];
+  unit: string;
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+/** One pod's life through the CRI, each phase timed. */
+interface Lifecycle {
+  runPod: number;
+  createStart: number;
+  stopRemoveContainer: number;
+  stopRemovePod: number;
+}
+
+async function podLifecycle(e2e: E2e, n: number, timings: Lifecycle[]): Promise<void> {
+  const cri = e2e.daemon.client.runtime;
+  const config = podConfig(e2e, `bench-${n}`);
+  let podId = '';
+  let containerId = '';
+  const t: Lifecycle = { runPod: 0, createStart: 0, stopRemoveContainer: 0, stopRemovePod: 0 };
+  t.runPod = await timed(async () => {
+    podId = (await cri.RunPodSandbox!({ config })).podSandboxId;
+  });
+  t.createStart = await timed(async () => {
+    containerId = (await cri.CreateContainer!({ podSandboxId: podId, config: containerConfig(e2e, 'sleeper', ['sleep', '1000']), sandboxConfig: config })).containerId;
+    await cri.StartContainer!({ containerId });
+  });
+  t.stopRemoveContainer = await timed(async () => {
+    await cri.StopContainer!({ containerId, timeout: 0 });
+    await cri.RemoveContainer!({ containerId });
+  });
+  t.stopRemovePod = await timed(async () => {
+    await cri.StopPodSandbox!({ podSandboxId: podId });
+    await cri.RemovePodSandbox!({ podSandboxId: podId });
+  });
+  timings.push(t);
+}
+
+/** A child to completion with its output discarded (runc create hands its stdio to the container). */
+function exec(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${stderr}`))));
+  });
+}
+
+/** The floor: runc create + runc start of a bundle from the same spec generator, no daemon, no conmon. */
+async function runcFloor(work: Work, root: string, n: number): Promise<{ createStart: number; remove: number }> {
+  const b = await makeBundle(work, ['sleep', '1000'], { name: `floor${n}` });
+  const createStart = await timed(async () => {
+    await exec(runcPath, ['--root', root, 'create', '--bundle', b.bundle, b.id]);
+    await exec(runcPath, ['--root', root, 'start', b.id]);
+  });
+  const remove = await timed(() => exec(runcPath, ['--root', root, 'delete', '--force', b.id]));
+  return { createStart, remove };
+}
+
+/** The daemon's runtime driver alone (conmon + runc create, then runc start) on the same kind of bundle: no CRI, records, overlay or spec. */
+async function driverAlone(work: Work, rt: OciRuntime, n: number): Promise<number> {
+  const b = await makeBundle(work, ['sleep', '1000'], { name: `driver${n}` });
+  const took = await timed(async () => {
+    await createFrom(rt, b);
+    await rt.start(b.id);
+  });
+  await rt.delete(b.id, true);
+  return took;
+}
+
+async function rssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0);
+}
+
+/** conmon processes monitoring containers of the daemon rooted at `dir`. */
+async function conmonPids(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const argv = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (argv[0]?.endsWith('conmon') && argv.some((a) => a.startsWith(dir))) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** "pod network set up" log lines: the daemon's own measure of each CNI ADD. */
+function cniAddTimes(stderr: string): number[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.includes('"pod network set up"'))
+    .map((l) => (JSON.parse(l) as { ms?: number }).ms ?? NaN)
+    .filter((ms) => !Number.isNaN(ms));
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const rank = (p / 100) * (s.length - 1);
+  const lo = Math.floor(rank);
+  const hi = Math.ceil(rank);
+  return s[lo]! + (s[hi]! - s[lo]!) * (rank - lo);
+}
+
+function printTable(figures: Figure[]): void {
+  const width = Math.max(...figures.map((f) => f.name.length));
+  const cols = ['median', 'p90', 'min', 'max'];
+  console.log(`${'figure'.padEnd(width)}  ${'n'.padStart(3)}  ${cols.map((c) => c.padStart(10)).join('  ')}`);
+  for (const f of figures) {
+    const fmt = (v: number) => `${v.toFixed(1)}${f.unit}`.padStart(10);
+    const values = [percentile(f.samples, 50), percentile(f.samples, 90), Math.min(...f.samples), Math.max(...f.samples)];
+    console.log(`${f.name.padEnd(width)}  ${String(f.samples.length).padStart(3)}  ${values.map(fmt).join('  ')}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const problem = await e2eProblem();
+  if (problem) throw new Error(`cannot run the runtime benchmark here: ${problem}`);
+  console.log(`${runs} sequential runs, ${concurrency} concurrent, ${alivePods} pods for memory; CNI bridge + portmap; runc under conmon`);
+  const e2e = await startE2e({ slot: 9 });
+  const work = await makeWork('bench');
+  const floorRoot = join(work.dir, 'runc-root');
+  await mkdir(floorRoot, { recursive: true });
+  const driver = newRuntime(work, 'runc');
+  const freshRss = await rssKiB(e2e.daemon.proc.pid!);
+  const figures: Figure[] = [];
+  try {
+    // Warm-up: first-use costs (runtime driver, CNI plugin pages, overlay) are not what is measured.
+    await podLifecycle(e2e, -1, []);
+    await runcFloor(work, floorRoot, -1);
+    await driverAlone(work, driver, -1);
+    const cniBefore = cniAddTimes(e2e.daemon.stderr()).length;
+
+    const sequential: Lifecycle[] = [];
+    const floorSeq: { createStart: number; remove: number }[] = [];
+    const driverSeq: number[] = [];
+    // Interleaved, so drift in the machine's load hits all three alike.
+    for (let i = 0; i < runs; i++) {
+      await podLifecycle(e2e, i, sequential);
+      floorSeq.push(await runcFloor(work, floorRoot, i));
+      driverSeq.push(await driverAlone(work, driver, i));
+    }
+    const cniSeq = cniAddTimes(e2e.daemon.stderr()).slice(cniBefore);
+
+    const parallel: Lifecycle[] = [];
+    const wall = await timed(() => Promise.all(Array.from({ length: concurrency }, (_, i) => podLifecycle(e2e, 1000 + i, parallel))));
+    const floorPar = await Promise.all(Array.from({ length: concurrency }, (_, i) => runcFloor(work, floorRoot, 1000 + i)));
+
+    figures.push(
+      { name: 'sequential RunPodSandbox', samples: sequential.map((t) => t.runPod), unit: 'ms' },
+      { name: '  of which CNI ADD (daemon log)', samples: cniSeq, unit: 'ms' },
+      { name: 'sequential Create+Start container', samples: sequential.map((t) => t.createStart), unit: 'ms' },
+      { name: 'sequential runc create+start (floor)', samples: floorSeq.map((t) => t.createStart), unit: 'ms' },
+      { name: '  driver alone: conmon + runc create, start', samples: driverSeq, unit: 'ms' },
+      { name: 'sequential Stop+Remove container', samples: sequential.map((t) => t.stopRemoveContainer), unit: 'ms' },
+      { name: 'sequential runc delete --force (floor; polls 100 ms)', samples: floorSeq.map((t) => t.remove), unit: 'ms' },
+      { name: 'sequential Stop+Remove pod', samples: sequential.map((t) => t.stopRemovePod), unit: 'ms' },
+      { name: `${concurrency} at once: RunPodSandbox`, samples: parallel.map((t) => t.runPod), unit: 'ms' },
+      { name: `${concurrency} at once: Create+Start container`, samples: parallel.map((t) => t.createStart), unit: 'ms' },
+      { name: `${concurrency} at once: runc create+start (floor)`, samples: floorPar.map((t) => t.createStart), unit: 'ms' },
+      { name: `${concurrency} at once: Stop+Remove container`, samples: parallel.map((t) => t.stopRemoveContainer), unit: 'ms' },
+      { name: `${concurrency} at once: Stop+Remove pod`, samples: parallel.map((t) => t.stopRemovePod), unit: 'ms' },
+      { name: `${concurrency} at once: whole lifecycle, wall`, samples: [wall], unit: 'ms' },
+    );
+
+    // Memory with many pods alive, each with a running container (so a conmon each).
+    const daemonPid = e2e.daemon.proc.pid!;
+    const idleRss = await rssKiB(daemonPid);
+    const cri = e2e.daemon.client.runtime;
+    for (let i = 0; i < alivePods; i += 10) {
+      await Promise.all(
+        Array.from({ length: Math.min(10, alivePods - i) }, async (_, k) => {
+          const config = podConfig(e2e, `alive-${i + k}`);
+          const { podSandboxId } = await cri.RunPodSandbox!({ config });
+          const { containerId } = await cri.CreateContainer!({ podSandboxId, config: containerConfig(e2e, 'sleeper', ['sleep', '1000']), sandboxConfig: config });
+          await cri.StartContainer!({ containerId });
+        }),
+      );
+    }
+    const daemonRss = await rssKiB(daemonPid);
+    const conmons = await conmonPids(e2e.daemon.dir);
+    const conmonRss = (await Promise.all(conmons.map(rssKiB))).reduce((a, b) => a + b, 0);
+    const mib = (kib: number) => kib / 1024;
+    figures.push(
+      { name: 'daemon RSS, fresh (image pulled, no pods)', samples: [mib(freshRss)], unit: 'MiB' },
+      { name: 'daemon RSS, after the runs above, no pods', samples: [mib(idleRss)], unit: 'MiB' },
+      { name: `daemon RSS, ${alivePods} pods alive`, samples: [mib(daemonRss)], unit: 'MiB' },
+      { name: `conmon RSS, total of ${conmons.length}`, samples: [mib(conmonRss)], unit: 'MiB' },
+      { name: `daemon + conmons RSS, ${alivePods} pods alive`, samples: [mib(daemonRss + conmonRss)], unit: 'MiB' },
+    );
+  } finally {
+    await e2e.cleanup();
+    for (const id of (JSON.parse((await run(runcPath, ['--root', floorRoot, 'list', '--format', 'json'])).stdout || 'null') ?? []) as { id: string }[]) {
+      await exec(runcPath, ['--root', floorRoot, 'delete', '--force', id.id]).catch(() => undefined);
+    }
+    await cleanupWork(work, [], []);
+    await rm(work.dir, { recursive: true, force: true });
+  }
+
+  printTable(figures);
+  const med = (name: string) => percentile(figures.find((f) => f.name === name)!.samples, 50);
+  const ratio = med('sequential Create+Start container') / med('sequential runc create+start (floor)');
+  console.log('');
+  console.log(`targets: RunPodSandbox median ${med('sequential RunPodSandbox').toFixed(1)} ms (< 150 ms); ` +
+    `Create+Start / runc floor ${ratio.toFixed(2)}x (<= 1.3x); daemon RSS with ${alivePods} pods ${med(`daemon RSS, ${alivePods} pods alive`).toFixed(1)} MiB (< 120 MB)`);
+}
+
+await main();

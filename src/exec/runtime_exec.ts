@@ -1,0 +1,138 @@
+// One process started in a running container by the runtime's `exec`. The
+// runtime stays attached: it is the process's parent, relays its stdio
+// (pipes, or our pty when there is a terminal) and exits with its status.
+// The process leads its own session, so killing its pid from the pid file
+// as a group takes its children too.
+import { status } from '@grpc/grpc-js';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { OciProcess, OciSpec } from '../oci/spec/types.js';
+import { RpcError } from '../server/rpc.js';
+import type { ExecTarget } from './target.js';
+
+export interface RuntimeExecOptions {
+  cmd: string[];
+  terminal: boolean;
+  /** The runtime's stdin, stdout and stderr. */
+  stdio: StdioOptions;
+}
+
+export interface ExecExit {
+  /** The process's exit status (128 + signal when it was killed); null when the runtime could not be run. */
+  exitCode: number | null;
+  /** Why the runtime could not be run. */
+  error?: Error;
+}
+
+/** How long kill() waits for the runtime to write the process's pid before killing the runtime instead. */
+const pidFileWaitMs = 1000;
+
+export class RuntimeExec {
+  /** Settles once the runtime has exited and its stdio is closed. */
+  readonly closed: Promise<ExecExit>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    private readonly files: { process: string; pid: string; log: string },
+  ) {
+    this.closed = new Promise((resolve) => {
+      child.once('error', (error) => resolve({ exitCode: null, error }));
+      child.once('close', (code, signal) => resolve({ exitCode: code ?? 128 + (signal ? constants.signals[signal] : 0) }));
+    });
+  }
+
+  static async start(target: ExecTarget, opts: RuntimeExecOptions): Promise<RuntimeExec> {
+    const tag = `exec-${randomBytes(8).toString('hex')}`;
+    const files = { process: join(target.bundle, `${tag}.json`), pid: join(target.bundle, `${tag}.pid`), log: join(target.bundle, `${tag}.log`) };
+    await writeFile(files.process, JSON.stringify(await execProcess(target.bundle, opts.cmd, opts.terminal)), { mode: 0o600 });
+    const { file, args, env } = target.runtime.execCommand(target.record.id, { processFile: files.process, pidFile: files.pid, logFile: files.log });
+    // Its own process group: a ^C aimed at the daemon's terminal is not for it.
+    const child = spawn(file, args, { env, stdio: opts.stdio, detached: true });
+    return new RuntimeExec(child, files);
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** SIGKILLs the process and its group; the runtime then exits with status 137. */
+  async kill(): Promise<void> {
+    for (const until = Date.now() + pidFileWaitMs; this.running; await sleep(50)) {
+      const pid = await readPid(this.files.pid);
+      // While the runtime runs it has not reaped the process, so the pid is still its.
+      if (pid !== undefined && this.running) {
+        signalQuietly(-pid);
+        signalQuietly(pid);
+        return;
+      }
+      if (Date.now() > until) break;
+    }
+    if (this.running) this.child.kill('SIGKILL');
+  }
+
+  /** The runtime's own error (it could not start the process), as it logged it. */
+  async runtimeError(): Promise<string | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.files.log, 'utf8');
+    } catch {
+      return undefined;
+    }
+    let message: string | undefined;
+    for (const line of text.split('\n')) {
+      try {
+        const entry = JSON.parse(line) as { level?: string; msg?: string };
+        if ((entry.level === 'error' || entry.level === 'fatal') && entry.msg) message = entry.msg;
+      } catch {
+        // not a JSON line
+      }
+    }
+    return message;
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all(Object.values(this.files).map((f) => rm(f, { force: true })));
+  }
+}
+
+/** The container's own process (env, cwd, user, capabilities, LSM labels, rlimits) running `cmd`. */
+async function execProcess(bundle: string, cmd: string[], terminal: boolean): Promise<OciProcess> {
+  const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as OciSpec;
+  if (!spec.process) throw new Error(`${join(bundle, 'config.json')} has no process`);
+  const { consoleSize: _size, ...process } = spec.process as OciProcess & { consoleSize?: unknown };
+  return { ...process, args: cmd, terminal };
+}
+
+async function readPid(path: string): Promise<number | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+}
+
+function signalQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Turns an exec the runtime itself failed (status 255 with an error in its
+ * log: no such binary, container gone, ...) into an RpcError; a command
+ * that merely exited 255 passes.
+ */
+export async function execFailure(target: ExecTarget, exec: RuntimeExec, exit: ExecExit, what: string): Promise<void> {
+  const id = target.record.id;
+  if (exit.error) throw new RpcError(status.INTERNAL, `${what} in container ${id}: cannot run the runtime: ${exit.error.message}`);
+  if (exit.exitCode !== 255) return;
+  const said = await exec.runtimeError();
+  if (said === undefined) return;
+  const state = await target.runtime.state(id).catch(() => undefined);
+  if (state?.status !== 'running') throw new RpcError(status.FAILED_PRECONDITION, `${what}: container ${id} is not running`);
+  throw new RpcError(status.UNKNOWN, `${what} in container ${id}: ${said}`);
+}

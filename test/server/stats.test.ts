@@ -1,0 +1,249 @@
+// Container and pod stats, and the Stream* lists, against real containers:
+// runc under conmon, a CNI bridge, a busybox image from a real registry.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { status } from '@grpc/grpc-js';
+import { DaemonClient } from '../../src/cli/daemon_client.js';
+import { RuntimeServiceName } from '../../src/proto/cri.js';
+import { pushImage } from '../helpers/image_builder.js';
+import { startImageDaemon, type ImageDaemon } from '../helpers/image_daemon.js';
+import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import type { TarEntry } from '../helpers/tar_writer.js';
+
+const run = promisify(execFile);
+const MiB = 1024 * 1024;
+
+async function busyboxLayer(): Promise<TarEntry[]> {
+  const binary = await readFile('/bin/busybox');
+  const applets = ['sh', 'dd', 'sleep', 'cat', 'true'];
+  return [
+    { name: 'bin/', type: 'dir' },
+    { name: 'bin/busybox', data: binary, mode: 0o755 },
+    ...applets.map((a): TarEntry => ({ name: `bin/${a}`, type: 'symlink', linkname: 'busybox' })),
+    { name: 'etc/', type: 'dir' },
+    { name: 'etc/passwd', data: 'root:x:0:0:root:/root:/bin/sh\n' },
+    { name: 'etc/group', data: 'root:x:0:\n' },
+    { name: 'tmp/', type: 'dir', mode: 0o1777 },
+  ];
+}
+
+describe('ContainerStats, PodSandboxStats and their lists on real containers', () => {
+  let registry: TestRegistry;
+  let daemon: ImageDaemon;
+  let image: string;
+  let podId: string;
+  let otherPodId: string;
+  let burner: string;
+  let writer: string;
+  const bridge = `sks${process.pid % 10000}`;
+  const rt = () => daemon.client.runtime;
+
+  const podConfig = (name: string) => ({
+    metadata: { name, namespace: 'stats-ns', uid: `uid-${name}-${process.pid}`, attempt: 0 },
+    hostname: name,
+    logDirectory: '',
+    labels: { suite: 'stats', pod: name },
+  });
+  const ctrConfig = (name: string, command: string[], extra: Record<string, unknown> = {}) => ({
+    metadata: { name, attempt: 0 },
+    image: { image },
+    command,
+    labels: { ctr: name },
+    ...extra,
+  });
+
+  before(async () => {
+    registry = await startRegistry();
+    await pushImage(registry, 'test/busybox', 'stats', { layers: [await busyboxLayer()], config: { Env: ['PATH=/bin'], Cmd: ['sh'] } });
+    image = `${registry.host}/test/busybox:stats`;
+    daemon = await startImageDaemon({ insecure: [registry.host], extraArgs: ['--cni-plugin-dir', '/usr/lib/cni'] });
+    await writeFile(
+      join(daemon.dir, 'cni', '10-test.conflist'),
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'skiff-stats-test',
+        plugins: [{ type: 'bridge', bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.231.41.0/24' }]], dataDir: join(daemon.dir, 'ipam') } }],
+      }),
+    );
+    await daemon.client.image.PullImage!({ image: { image } });
+    podId = (await rt().RunPodSandbox!({ config: podConfig('stats-pod') })).podSandboxId;
+    otherPodId = (await rt().RunPodSandbox!({ config: podConfig('stats-other') })).podSandboxId;
+    // A memory/CPU burner held to a fifth of a core (the machine is shared) and 64 MiB.
+    burner = (
+      await rt().CreateContainer!({
+        podSandboxId: podId,
+        config: ctrConfig('burner', ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=16M'], {
+          linux: { resources: { memoryLimitInBytes: 64 * MiB, cpuPeriod: 100000, cpuQuota: 20000 } },
+        }),
+        sandboxConfig: podConfig('stats-pod'),
+      })
+    ).containerId;
+    writer = (
+      await rt().CreateContainer!({
+        podSandboxId: podId,
+        config: ctrConfig('writer', ['sh', '-c', 'dd if=/dev/zero of=/tmp/blob bs=1M count=8 && exec sleep 1000']),
+        sandboxConfig: podConfig('stats-pod'),
+      })
+    ).containerId;
+  });
+  after(async () => {
+    if (daemon) {
+      for (const id of [podId, otherPodId]) if (id) await rt().RemovePodSandbox!({ podSandboxId: id }).catch(() => undefined);
+      await daemon.cleanup();
+    }
+    await registry?.stop();
+    await run('ip', ['link', 'del', bridge]).catch(() => undefined);
+  });
+
+  it('the writable layer grows when the container writes a file (measured from CREATED)', async () => {
+    const before = (await rt().ContainerStats!({ containerId: writer })).stats;
+    assert.equal(before.attributes.id, writer);
+    const layer0 = before.writableLayer;
+    assert.ok(layer0.timestamp > 0);
+    assert.equal(layer0.fsId.mountpoint, join(daemon.root, 'containers'));
+    await rt().StartContainer!({ containerId: writer });
+    await rt().StartContainer!({ containerId: burner });
+    let layer = layer0;
+    for (let i = 0; i < 100 && layer.usedBytes.value < layer0.usedBytes.value + 8 * MiB; i++) {
+      await sleep(100);
+      layer = (await rt().ContainerStats!({ containerId: writer })).stats.writableLayer;
+    }
+    assert.ok(layer.usedBytes.value >= layer0.usedBytes.value + 8 * MiB, `used ${layer0.usedBytes.value} → ${layer.usedBytes.value}`);
+    assert.ok(layer.inodesUsed.value > layer0.inodesUsed.value, `inodes ${layer0.inodesUsed.value} → ${layer.inodesUsed.value}`);
+  });
+
+  it('CPU usage grows between calls at a rate within the quota; memory within the limit', async () => {
+    const first = (await rt().ContainerStats!({ containerId: burner })).stats;
+    await sleep(1500);
+    const second = (await rt().ContainerStats!({ containerId: burner })).stats;
+    assert.ok(second.cpu.timestamp > first.cpu.timestamp);
+    assert.ok(second.cpu.usageCoreNanoSeconds.value > first.cpu.usageCoreNanoSeconds.value, 'cpu time grows');
+    const rate = second.cpu.usageNanoCores.value;
+    assert.ok(rate > 0 && rate < 0.4e9, `usage_nano_cores ${rate} should be > 0 and near the 0.2-core quota`);
+    const m = second.memory;
+    assert.ok(m.timestamp > 0);
+    assert.ok(m.workingSetBytes.value > 0 && m.workingSetBytes.value <= 64 * MiB, `working set ${m.workingSetBytes.value}`);
+    assert.ok(m.usageBytes.value >= m.workingSetBytes.value);
+    assert.equal(m.availableBytes.value, 64 * MiB - m.workingSetBytes.value);
+    // dd's 16 MiB buffer is anonymous memory it keeps touching.
+    assert.ok(m.rssBytes.value >= 8 * MiB, `rss ${m.rssBytes.value}`);
+    assert.ok(m.pageFaults.value > 0);
+    assert.ok(second.swap === null || second.swap.swapUsageBytes.value >= 0);
+  });
+
+  it('ListContainerStats filters by id, pod and labels', async () => {
+    const ids = async (filter: object) => ((await rt().ListContainerStats!({ filter })).stats as { attributes: { id: string } }[]).map((s) => s.attributes.id).sort();
+    assert.deepEqual(await ids({ podSandboxId: podId }), [burner, writer].sort());
+    assert.deepEqual(await ids({ id: burner }), [burner]);
+    assert.deepEqual(await ids({ id: burner.slice(0, 12) }), [burner]);
+    assert.deepEqual(await ids({ labelSelector: { ctr: 'writer' } }), [writer]);
+    assert.deepEqual(await ids({ labelSelector: { ctr: 'writer' }, id: burner }), []);
+    assert.deepEqual(await ids({ podSandboxId: otherPodId }), []);
+    const all = await ids({});
+    assert.ok(all.includes(burner) && all.includes(writer));
+  });
+
+  it('PodSandboxStats: the pod sums its containers, counts processes, reads eth0 counters', async () => {
+    const podIp = (await rt().PodSandboxStatus!({ podSandboxId: podId })).status.network.ip as string;
+    const burnerEarlier = (await rt().ContainerStats!({ containerId: burner })).stats.cpu.usageCoreNanoSeconds.value;
+    const before = (await rt().PodSandboxStats!({ podSandboxId: podId })).stats;
+    // Traffic to the pod: a refused TCP connection still crosses its eth0.
+    await new Promise<void>((resolve) => connect({ host: podIp, port: 9, timeout: 2000 }).on('error', () => resolve()).on('timeout', resolve).on('connect', resolve));
+    const stats = (await rt().PodSandboxStats!({ podSandboxId: podId })).stats;
+    assert.equal(stats.attributes.id, podId);
+    assert.equal(stats.attributes.labels.pod, 'stats-pod');
+    const linux = stats.linux;
+    assert.deepEqual(linux.containers.map((c: { attributes: { id: string } }) => c.attributes.id).sort(), [burner, writer].sort());
+    assert.ok(linux.cpu.usageCoreNanoSeconds.value >= burnerEarlier, 'the pod has used at least what its burner had before');
+    assert.ok(linux.cpu.usageNanoCores.value > 0);
+    assert.ok(linux.memory.workingSetBytes.value > 0);
+    assert.ok(linux.process.processCount.value >= 2, `processes ${linux.process.processCount.value}`);
+    assert.equal(linux.network.defaultInterface.name, 'eth0');
+    assert.ok(linux.network.defaultInterface.rxBytes.value > before.linux.network.defaultInterface.rxBytes.value, 'rx bytes grow with traffic');
+    assert.ok(linux.network.timestamp > 0);
+  });
+
+  it('ListPodSandboxStats filters by id and labels', async () => {
+    const ids = async (filter: object) => ((await rt().ListPodSandboxStats!({ filter })).stats as { attributes: { id: string } }[]).map((s) => s.attributes.id).sort();
+    assert.deepEqual(await ids({ id: podId }), [podId]);
+    assert.deepEqual(await ids({ labelSelector: { pod: 'stats-other' } }), [otherPodId]);
+    assert.deepEqual(await ids({ labelSelector: { suite: 'stats' } }), [podId, otherPodId].sort());
+    assert.deepEqual(await ids({ labelSelector: { suite: 'none' } }), []);
+    const other = (await rt().ListPodSandboxStats!({ filter: { id: otherPodId } })).stats[0];
+    assert.deepEqual(other.linux.containers, []);
+  });
+
+  it('missing ids are INVALID_ARGUMENT, unknown ids NOT_FOUND', async () => {
+    await assert.rejects(rt().ContainerStats!({}), (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /container_id/.test(e.details));
+    await assert.rejects(rt().ContainerStats!({ containerId: 'f'.repeat(64) }), { code: status.NOT_FOUND });
+    await assert.rejects(rt().PodSandboxStats!({}), (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /pod_sandbox_id/.test(e.details));
+    await assert.rejects(rt().PodSandboxStats!({ podSandboxId: 'f'.repeat(64) }), { code: status.NOT_FOUND });
+  });
+
+  it('Stream* send what List* returns', async () => {
+    const flat = <T>(replies: unknown[], field: string): T[] => replies.flatMap((r) => (r as Record<string, T[]>)[field]!);
+    const filter = { podSandboxId: podId };
+    const streamedStats = flat<{ attributes: { id: string } }>(await daemon.client.stream('runtime', 'StreamContainerStats', { filter }), 'containerStats');
+    assert.deepEqual(streamedStats.map((s) => s.attributes.id).sort(), [burner, writer].sort());
+    const streamedPods = flat<{ attributes: { id: string }; linux: { containers: unknown[] } }>(
+      await daemon.client.stream('runtime', 'StreamPodSandboxStats', { filter: { labelSelector: { suite: 'stats' } } }),
+      'podSandboxStats',
+    );
+    assert.deepEqual(streamedPods.map((s) => s.attributes.id).sort(), [podId, otherPodId].sort());
+    const listed = (await rt().ListContainers!({ filter })).containers as { id: string }[];
+    const streamed = flat<{ id: string }>(await daemon.client.stream('runtime', 'StreamContainers', { filter }), 'containers');
+    assert.deepEqual(streamed, listed);
+    const listedPods = (await rt().ListPodSandbox!({ filter: { labelSelector: { suite: 'stats' } } })).items;
+    const streamedSandboxes = flat(await daemon.client.stream('runtime', 'StreamPodSandboxes', { filter: { labelSelector: { suite: 'stats' } } }), 'podSandboxes');
+    assert.deepEqual(streamedSandboxes, listedPods);
+    assert.deepEqual(await daemon.client.stream('runtime', 'StreamContainers', { filter: { id: 'nosuch' } }), []);
+  });
+
+  it('StreamPodSandboxes splits large lists into messages that each stay far under 16 MiB', async () => {
+    // Four host-network pods with 1.5 MiB of annotations each: 6 MiB in all, more than one batch.
+    const big = 'x'.repeat(1.5 * MiB);
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const config = {
+          ...podConfig(`stats-big-${i}`),
+          labels: { suite: 'stats-big' },
+          annotations: { blob: big },
+          linux: { securityContext: { namespaceOptions: { network: 2 } } },
+        };
+        ids.push((await rt().RunPodSandbox!({ config })).podSandboxId);
+      }
+      const replies = (await daemon.client.stream('runtime', 'StreamPodSandboxes', { filter: { labelSelector: { suite: 'stats-big' } } })) as { podSandboxes: { id: string }[] }[];
+      assert.ok(replies.length >= 2, `${replies.length} message(s)`);
+      for (const r of replies) assert.ok(JSON.stringify(r).length <= 4 * MiB);
+      assert.deepEqual(replies.flatMap((r) => r.podSandboxes.map((p) => p.id)).sort(), [...ids].sort());
+      // ListPodSandbox answers in one 6 MiB reply: fine for the kubelet and crictl, which accept 16 MiB.
+      const kubeletLike = new DaemonClient(daemon.socket, { 'grpc.max_receive_message_length': 16 * MiB });
+      try {
+        const listed = (await kubeletLike.unary(RuntimeServiceName, 'ListPodSandbox', { filter: { labelSelector: { suite: 'stats-big' } } })) as { items: unknown[] };
+        assert.equal(listed.items.length, 4);
+      } finally {
+        kubeletLike.close();
+      }
+    } finally {
+      for (const id of ids) await rt().RemovePodSandbox!({ podSandboxId: id }).catch(() => undefined);
+    }
+  });
+
+  it('a stopped container still has stats: its layer, no live cgroup values', async () => {
+    await rt().StopContainer!({ containerId: burner, timeout: 0 });
+    const stats = (await rt().ContainerStats!({ containerId: burner })).stats;
+    assert.equal(stats.attributes.id, burner);
+    assert.equal(stats.cpu, null);
+    assert.equal(stats.memory, null);
+    assert.ok(stats.writableLayer.timestamp > 0);
+    const pod = (await rt().PodSandboxStats!({ podSandboxId: podId })).stats;
+    assert.equal(pod.linux.containers.length, 2);
+  });
+});
