@@ -165,7 +165,7 @@ export const sectionSpecs: Record<'pause' | 'network' | 'image' | 'streaming' | 
     keys: {
       enable: { kind: { type: 'boolean' }, flag: 'enable-metrics', doc: 'Serve metrics.' },
       address: { kind: { type: 'string', check: nonEmpty }, flag: 'metrics-address', doc: 'Address the metrics endpoint binds.' },
-      port: { kind: { type: 'integer', min: 1, max: 65535 }, flag: 'metrics-port', doc: 'Port of the metrics endpoint.' },
+      port: { kind: { type: 'integer', min: 0, max: 65535 }, flag: 'metrics-port', doc: 'Port of the metrics endpoint; 0: a free port.' },
     },
   },
 };

@@ -7,6 +7,8 @@ import type { SkiffConfig } from '../config/schema.js';
 import { ContainerStreamingBackend } from '../exec/streaming_backend.js';
 import { bindUnix, createGrpcServer } from '../server/grpc_server.js';
 import { allServices } from '../server/handlers.js';
+import { MetricsEndpoint } from '../metrics/endpoint.js';
+import { RpcMetrics } from '../metrics/rpc_metrics.js';
 import { StatsCollector } from '../metrics/stats_collector.js';
 import { packageVersion } from '../package_info.js';
 import { StreamServer } from '../streaming/server.js';
@@ -43,7 +45,12 @@ export async function runDaemon(config: SkiffConfig): Promise<number> {
   });
   await streaming.start();
   const context = { config, log, ...storage, pods, containers, stats: new StatsCollector(containers, pods), streaming };
-  const server = createGrpcServer(log, allServices(context));
+  const rpcMetrics = config.metrics.enable ? new RpcMetrics() : undefined;
+  const metrics = rpcMetrics
+    ? new MetricsEndpoint({ rpc: rpcMetrics, sandboxes: pods.sandboxes, containers: containers.containers, images: storage.images }, log.child({ component: 'metrics' }))
+    : undefined;
+  await metrics?.start(config.metrics.address, config.metrics.port);
+  const server = createGrpcServer(log, allServices(context), rpcMetrics && ((method, code, seconds) => rpcMetrics.observe(method, code, seconds)));
   await bindUnix(server, config.listen);
   await chmod(config.listen, 0o660);
   log.info({ listen: config.listen, root: config.root, runroot: config.runroot, version: packageVersion }, 'skiff serving CRI');
@@ -62,6 +69,7 @@ export async function runDaemon(config: SkiffConfig): Promise<number> {
   pods.events?.close();
   await shutdown(server, log);
   await streaming.stop();
+  await metrics?.stop();
   await unlink(config.listen).catch(() => undefined);
   log.info('stopped');
   log.flush();

@@ -25,17 +25,27 @@ export interface ServiceHandlers {
   handlers: object;
 }
 
-export function createGrpcServer(log: Logger, services: ServiceHandlers[]): Server {
+/** Told of every finished call: full method name, status name, seconds taken. */
+export type CallObserver = (method: string, code: string, seconds: number) => void;
+
+export function createGrpcServer(log: Logger, services: ServiceHandlers[], observe?: CallObserver): Server {
   const server = new Server({
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
   });
-  for (const service of services) addService(server, log, service.name, service.handlers as Record<string, unknown>);
+  const record: CallRecorder = (method, started, code, err) => {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    logCall(log, method, seconds, code, err);
+    observe?.(method, status[code], seconds);
+  };
+  for (const service of services) addService(server, record, service.name, service.handlers as Record<string, unknown>);
   return server;
 }
 
 /** Every method of the service is registered; those without a handler answer UNIMPLEMENTED. */
-function addService(server: Server, log: Logger, serviceName: string, handlers: Record<string, unknown>): void {
+type CallRecorder = (method: string, started: bigint, code: status, err?: unknown) => void;
+
+function addService(server: Server, record: CallRecorder, serviceName: string, handlers: Record<string, unknown>): void {
   const definition: ServiceDefinition = serviceDefinition(serviceName);
   const implementation: UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(definition)) {
@@ -46,32 +56,32 @@ function addService(server: Server, log: Logger, serviceName: string, handlers: 
       throw new Error(`${fullName}: client streaming is not supported`);
     }
     if (method.responseStream) {
-      implementation[name] = serverStream(log, fullName, (handler as AnyStream | undefined) ?? unimplemented(fullName));
+      implementation[name] = serverStream(record, fullName, (handler as AnyStream | undefined) ?? unimplemented(fullName));
     } else {
-      implementation[name] = unary(log, fullName, (handler as AnyUnary | undefined) ?? unimplemented(fullName));
+      implementation[name] = unary(record, fullName, (handler as AnyUnary | undefined) ?? unimplemented(fullName));
     }
   }
   server.addService(definition, implementation);
 }
 
-function unary(log: Logger, method: string, handler: AnyUnary) {
+function unary(record: CallRecorder, method: string, handler: AnyUnary) {
   return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void => {
     const started = process.hrtime.bigint();
     handler(call.request).then(
       (reply) => {
-        logCall(log, method, started, status.OK);
+        record(method, started, status.OK);
         callback(null, reply);
       },
       (err: unknown) => {
         const response = toStatus(err);
-        logCall(log, method, started, response.code ?? status.UNKNOWN, err);
+        record(method, started, response.code ?? status.UNKNOWN, err);
         callback(response);
       },
     );
   };
 }
 
-function serverStream(log: Logger, method: string, handler: AnyStream) {
+function serverStream(record: CallRecorder, method: string, handler: AnyStream) {
   return (call: ServerWritableStream<unknown, unknown>): void => {
     const started = process.hrtime.bigint();
     const abort = new AbortController();
@@ -83,12 +93,12 @@ function serverStream(log: Logger, method: string, handler: AnyStream) {
       });
     handler(call.request, send, abort.signal).then(
       () => {
-        logCall(log, method, started, status.OK);
+        record(method, started, status.OK);
         call.end();
       },
       (err: unknown) => {
         const response = toStatus(err);
-        logCall(log, method, started, response.code ?? status.UNKNOWN, err);
+        record(method, started, response.code ?? status.UNKNOWN, err);
         call.emit('error', response);
       },
     );
@@ -107,9 +117,8 @@ function toStatus(err: unknown): Partial<ServerErrorResponse> {
   return { code: status.INTERNAL, details: message };
 }
 
-function logCall(log: Logger, method: string, started: bigint, code: status, err?: unknown): void {
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  const fields = { method, ms: Math.round(ms * 1000) / 1000, code: status[code] };
+function logCall(log: Logger, method: string, seconds: number, code: status, err?: unknown): void {
+  const fields = { method, ms: Math.round(seconds * 1e6) / 1000, code: status[code] };
   // Expected outcomes stay at debug; failures are logged with their cause.
   if (code === status.OK || code === status.NOT_FOUND || code === status.UNIMPLEMENTED) {
     log.debug(fields, 'rpc');
