@@ -11,36 +11,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startImageDaemon } from '../test/helpers/image_daemon.js';
 import { startRegistry } from '../test/helpers/registry.js';
-import { cniPluginDir, containerConfig, execProblem, podConfig, pushBusybox, removeBridge, writeBridgeNetwork } from '../test/exec/fixtures.js';
+import { pushBusybox } from '../test/helpers/busybox_image.js';
+import { cniPluginDir, removeBridge, writeBridgeNetwork } from '../test/helpers/cni_bridge.js';
+import { containerConfig, execProblem, podConfig } from '../test/exec/fixtures.js';
+import { median, printTable, timed } from './report.js';
 
 const run = promisify(execFile);
 const runs = Number(process.env.BENCH_RUNS ?? 50);
-
-interface Figure {
-  name: string;
-  samples: number[];
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
-
-function quantile(xs: number[], q: number): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-function printTable(figures: Figure[]): void {
-  const width = Math.max(...figures.map((f) => f.name.length));
-  const fmt = (n: number) => `${n.toFixed(2)} ms`.padStart(10);
-  console.log(`${'figure'.padEnd(width)}  ${'n'.padStart(3)}  ${'median'.padStart(10)}  ${'p90'.padStart(10)}  ${'min'.padStart(10)}  ${'max'.padStart(10)}`);
-  for (const f of figures) {
-    const { samples: s } = f;
-    console.log(`${f.name.padEnd(width)}  ${String(s.length).padStart(3)}  ${fmt(quantile(s, 0.5))}  ${fmt(quantile(s, 0.9))}  ${fmt(Math.min(...s))}  ${fmt(Math.max(...s))}`);
-  }
-}
 
 async function main(): Promise<void> {
   const problem = await execProblem();
@@ -82,12 +59,15 @@ async function main(): Promise<void> {
     await daemon.client.runtime.RemovePodSandbox!({ podSandboxId });
 
     console.log(`ExecSync \`true\` vs bare runc exec, same container, ${runs} runs each, interleaved`);
-    printTable([
-      { name: 'skiff ExecSync true (CRI round trip)', samples: execSync },
-      { name: 'runc exec true (bare, no CRI)', samples: bare },
-    ]);
-    const overhead = quantile(execSync, 0.5) - quantile(bare, 0.5);
-    console.log(`\nmedian overhead of skiff over bare runc exec: ${overhead.toFixed(2)} ms (${(quantile(execSync, 0.5) / quantile(bare, 0.5)).toFixed(2)}x)`);
+    printTable(
+      [
+        { name: 'skiff ExecSync true (CRI round trip)', samples: execSync, unit: 'ms' },
+        { name: 'runc exec true (bare, no CRI)', samples: bare, unit: 'ms' },
+      ],
+      { digits: 2 },
+    );
+    const overhead = median(execSync) - median(bare);
+    console.log(`\nmedian overhead of skiff over bare runc exec: ${overhead.toFixed(2)} ms (${(median(execSync) / median(bare)).toFixed(2)}x)`);
   } finally {
     await daemon.cleanup();
     await registry.stop();

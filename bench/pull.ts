@@ -14,23 +14,12 @@ import { promisify } from 'node:util';
 import { ImageServiceName, RuntimeServiceName } from '../src/proto/cri.js';
 import { createLayerWriter } from '../src/native/index.js';
 import { scratchDir, startDaemon } from '../test/helpers/daemon.js';
+import { median, printTable, timed, type Figure } from './report.js';
 
 const run = promisify(execFile);
 const registry = process.env.BENCH_REGISTRY ?? '127.0.0.1:5000';
 const imageName = `${registry}/${process.env.BENCH_IMAGE ?? 'bench/big:1'}`;
 const runs = Number(process.env.BENCH_RUNS ?? 3);
-
-interface Figure {
-  name: string;
-  samples: number[];
-  unit: string;
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
 
 /** skiff pulls, each after removing the image; the daemon's responsiveness probed every 10 ms meanwhile. */
 async function benchSkiffPull(): Promise<Figure[]> {
@@ -148,21 +137,6 @@ async function benchExtraction(layer: { path: string; compression: string }): Pr
   ];
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function printTable(figures: Figure[]): void {
-  const width = Math.max(...figures.map((f) => f.name.length));
-  console.log(`${'figure'.padEnd(width)}  ${'n'.padStart(3)}  ${'median'.padStart(10)}  ${'min'.padStart(10)}  ${'max'.padStart(10)}`);
-  for (const f of figures) {
-    const fmt = (v: number) => `${v.toFixed(1)}${f.unit}`.padStart(10);
-    console.log(`${f.name.padEnd(width)}  ${String(f.samples.length).padStart(3)}  ${fmt(median(f.samples))}  ${fmt(Math.min(...f.samples))}  ${fmt(Math.max(...f.samples))}`);
-  }
-}
-
 async function main(): Promise<void> {
   console.log(`image ${imageName}, ${runs} runs each, same machine, same run`);
   const skiff = await benchSkiffPull();
@@ -172,7 +146,7 @@ async function main(): Promise<void> {
   const extraction = await benchExtraction(biggest);
   await rm(naive.layoutDir, { recursive: true, force: true });
   const figures = [...skiff, naive.figure, ...extraction];
-  printTable(figures);
+  printTable(figures, { columns: ['median', 'min', 'max'] });
   const ratio = median(skiff[0]!.samples) / median(naive.figure.samples);
   const xRatio = median(extraction[0]!.samples) / median(extraction[1]!.samples);
   console.log(`\npull: skiff / naive = ${ratio.toFixed(2)}x (target <= 0.60x)`);

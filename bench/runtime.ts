@@ -12,22 +12,11 @@ import { join } from 'node:path';
 import type { OciRuntime } from '../src/oci/runtime/oci_runtime.js';
 import { cleanupWork, createFrom, makeBundle, makeWork, newRuntime, runcPath, type Work } from '../test/oci_runtime/fixtures.js';
 import { containerConfig, e2eProblem, podConfig, run, startE2e, type E2e } from '../test/e2e/fixtures.js';
+import { percentile, printTable, timed, type Figure } from './report.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 20);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 20);
 const alivePods = Number(process.env.BENCH_PODS ?? 50);
-
-interface Figure {
-  name: string;
-  samples: number[];
-  unit: string;
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
 
 /** One pod's life through the CRI, each phase timed. */
 interface Lifecycle {
@@ -117,26 +106,6 @@ function cniAddTimes(stderr: string): number[] {
     .filter((l) => l.includes('"pod network set up"'))
     .map((l) => (JSON.parse(l) as { ms?: number }).ms ?? NaN)
     .filter((ms) => !Number.isNaN(ms));
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const rank = (p / 100) * (s.length - 1);
-  const lo = Math.floor(rank);
-  const hi = Math.ceil(rank);
-  return s[lo]! + (s[hi]! - s[lo]!) * (rank - lo);
-}
-
-function printTable(figures: Figure[]): void {
-  const width = Math.max(...figures.map((f) => f.name.length));
-  const cols = ['median', 'p90', 'min', 'max'];
-  console.log(`${'figure'.padEnd(width)}  ${'n'.padStart(3)}  ${cols.map((c) => c.padStart(10)).join('  ')}`);
-  for (const f of figures) {
-    const fmt = (v: number) => `${v.toFixed(1)}${f.unit}`.padStart(10);
-    const values = [percentile(f.samples, 50), percentile(f.samples, 90), Math.min(...f.samples), Math.max(...f.samples)];
-    console.log(`${f.name.padEnd(width)}  ${String(f.samples.length).padStart(3)}  ${values.map(fmt).join('  ')}`);
-  }
 }
 
 async function main(): Promise<void> {

@@ -39,7 +39,7 @@ export function podCgroup(manager: CgroupManager, requested: string, defaultPare
 }
 
 /** A cgroupfs path made absolute and clean; ".." and control characters are refused. */
-export function cleanCgroupfs(path: string, what = field): string {
+function cleanCgroupfs(path: string, what = field): string {
   if (/[\0\n]/.test(path)) throw invalidField(what, `${quote(path)} contains a control character`);
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) throw invalidField(what, `${quote(path)} must not contain ".."`);

@@ -103,20 +103,8 @@ export async function removePodCgroup(layout: CgroupLayout, path: string): Promi
  */
 export function podResources(resources: LinuxContainerResources | null | undefined, overhead: LinuxContainerResources | null | undefined): LinuxContainerResources | undefined {
   if (!resources && !overhead) return undefined;
-  const zero: LinuxContainerResources = {
-    cpuPeriod: 0,
-    cpuQuota: 0,
-    cpuShares: 0,
-    memoryLimitInBytes: 0,
-    oomScoreAdj: 0,
-    cpusetCpus: '',
-    cpusetMems: '',
-    hugepageLimits: [],
-    unified: {},
-    memorySwapLimitInBytes: 0,
-  };
-  const r = { ...zero, ...(resources ?? {}) };
-  const o = { ...zero, ...(overhead ?? {}) };
+  const r = unlimitedResources(resources ?? {});
+  const o = unlimitedResources(overhead ?? {});
   const period = r.cpuPeriod || o.cpuPeriod;
   // Without a quota (or a memory limit) for its containers the pod is unbounded, overhead or not.
   const quota = r.cpuQuota > 0 ? r.cpuQuota + (o.cpuQuota > 0 ? Math.round((o.cpuQuota * period) / (o.cpuPeriod || period)) : 0) : r.cpuQuota;
@@ -127,6 +115,23 @@ export function podResources(resources: LinuxContainerResources | null | undefin
     cpuShares: r.cpuShares + o.cpuShares,
     memoryLimitInBytes: r.memoryLimitInBytes > 0 ? r.memoryLimitInBytes + o.memoryLimitInBytes : r.memoryLimitInBytes,
     oomScoreAdj: 0,
+  };
+}
+
+/** LinuxContainerResources with `over` and every other field at its proto3 default (no limit). */
+export function unlimitedResources(over: Partial<LinuxContainerResources> = {}): LinuxContainerResources {
+  return {
+    cpuPeriod: 0,
+    cpuQuota: 0,
+    cpuShares: 0,
+    memoryLimitInBytes: 0,
+    oomScoreAdj: 0,
+    cpusetCpus: '',
+    cpusetMems: '',
+    hugepageLimits: [],
+    unified: {},
+    memorySwapLimitInBytes: 0,
+    ...over,
   };
 }
 

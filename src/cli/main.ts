@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { ConfigError } from '../config/load.js';
+import { keepYoungGenerationSmall } from '../daemon/heap.js';
 import { AlreadyRunningError } from '../daemon/lock.js';
 import { packageVersion } from '../package_info.js';
 import { runCheck } from './check.js';
@@ -13,6 +14,7 @@ const program = new Command('skiff')
 
 addConfigOptions(program.command('daemon').description('serve the CRI on the configured unix socket')).action(
   async (_opts, command: Command) => {
+    keepYoungGenerationSmall();
     const config = await configFromOptions(command);
     const { runDaemon } = await import('../daemon/run.js');
     process.exitCode = await runDaemon(config);

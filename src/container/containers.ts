@@ -128,10 +128,19 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     runtimeCreated: false,
   };
   try {
-    const logPath = await resolveLogPath(pod.config.logDirectory, config.logPath, runDir);
-    // One durable write for the steps up to the runtime's create (each write costs an fsync pair):
-    // undo tolerates a rootfs never mounted and a runtime container never created.
-    record = await deps.containers.put({ ...record, logPath, mounted: true, runtimeCreated: true });
+    const logDirectory = pod.config.logDirectory;
+    checkLogPath(logDirectory, config.logPath);
+    // The record goes first (each step is undone from it after a crash); what only reads,
+    // and the log file's directory (the kubelet's), are made meanwhile.
+    // One durable write covers the steps up to the runtime's create: undo tolerates a
+    // rootfs never mounted and a runtime container never created.
+    const [logPath, imageConfig, oomScoreAdj, runtime] = await allSettled([
+      makeLogPath(logDirectory, config.logPath, runDir),
+      deps.images.readBlobs(image.id).then(({ config: blob }) => JSON.parse(blob.toString('utf8')) as Record<string, unknown>),
+      ownOomScoreAdj(),
+      runtimeFor(deps, pod.runtimeHandler),
+      deps.containers.put({ ...record, mounted: true, runtimeCreated: true }).then((r) => (record = r)),
+    ]);
     const dataDir = deps.containers.pathOf(id);
     await Promise.all([mkdir(join(dataDir, 'upper'), { recursive: true }), mkdir(join(dataDir, 'work'), { recursive: true }), mkdir(rootfs, { recursive: true })]);
     await overlayMount({
@@ -140,12 +149,11 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
       workdir: join(dataDir, 'work'),
       target: rootfs,
     });
-    const { config: imageConfig } = await deps.images.readBlobs(image.id);
     const built = await buildContainerSpec({
       id,
       config,
       sandboxConfig: sandboxConfig ?? pod.config,
-      image: { config: JSON.parse(imageConfig.toString('utf8')) as Record<string, unknown> },
+      image: { config: imageConfig },
       rootfs,
       sandbox: {
         id: pod.id,
@@ -159,17 +167,22 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
       },
       cgroupManager: deps.config.cgroup_manager,
       defaultCapabilities,
-      ownOomScoreAdj: await ownOomScoreAdj(),
+      ownOomScoreAdj: oomScoreAdj,
       readFileInRoot: (root, path, maxBytes) => readFileInRoot(root, path, maxBytes),
       statDevice: statHostDevice,
       hostDevices: listHostDevices,
       privilegedWithoutHostDevices: deps.config.runtimes[pod.runtimeHandler]?.privileged_without_host_devices ?? false,
     });
-    if (built.spec.process?.cwd) await mkdirInRoot(rootfs, built.spec.process.cwd, 0o755);
-    await writeFile(join(runDir, 'config.json'), JSON.stringify(built.spec));
-    const runtime = await runtimeFor(deps, pod.runtimeHandler);
-    await runtime.create({ id, bundle: runDir, logPath, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, name });
-    record = await deps.containers.put({ ...record, stopSignal: built.stopSignal, user: built.user, phase: 'created' });
+    const cwd = built.spec.process?.cwd;
+    await Promise.all([cwd ? mkdirInRoot(rootfs, cwd, 0o755) : undefined, writeFile(join(runDir, 'config.json'), JSON.stringify(built.spec))]);
+    // The 'created' record is written while conmon and the runtime work, and takes effect once they succeed.
+    const created = await deps.containers.updateAfter(
+      id,
+      () => runtime.create({ id, bundle: runDir, logPath, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, name }),
+      (r) => ({ ...r, logPath, stopSignal: built.stopSignal, user: built.user, phase: 'created' }),
+    );
+    if (!created.record) throw new Error('the container record vanished while it was being created');
+    record = created.record;
     deps.events?.publish('created', id, pod.id);
     return id;
   } catch (err) {
@@ -189,16 +202,17 @@ export async function startContainer(deps: ContainerDeps, id: string): Promise<v
   const runtime = await runtimeFor(deps, record.runtimeHandler);
   // Taken before start: a container may exit (and be recorded) before start returns.
   const startedAt = Date.now() * 1e6;
-  await runtime.start(record.id);
-  let started = false;
-  await deps.containers.update(record.id, (r) => {
-    if (r.phase === 'created') {
-      started = true;
-      return { ...r, phase: 'running', startedAt };
-    }
-    return r.startedAt === 0 ? { ...r, startedAt, finishedAt: Math.max(r.finishedAt, startedAt) } : r;
-  });
-  if (started) deps.events?.publish('started', record.id, record.podId);
+  // The 'running' record is written while the runtime starts the container, and takes effect once it has.
+  const { record: written } = await deps.containers.updateAfter(
+    record.id,
+    () => runtime.start(record.id),
+    (r) => {
+      if (r.phase === 'created') return { ...r, phase: 'running', startedAt };
+      return r.startedAt === 0 ? { ...r, startedAt, finishedAt: Math.max(r.finishedAt, startedAt) } : r;
+    },
+  );
+  // Only this call moves a container to running; an exit recorded first leaves it exited.
+  if (written?.phase === 'running') deps.events?.publish('started', record.id, record.podId);
 }
 
 export async function stopContainer(deps: ContainerDeps, id: string, timeoutSeconds: number): Promise<void> {
@@ -260,20 +274,31 @@ async function undoContainer(deps: ContainerDeps, record: ContainerRecord): Prom
   });
 }
 
-/** The kubelet's log_directory + log_path, made inside the log directory without following symlinks out. */
-async function resolveLogPath(logDirectory: string, logPath: string, runDir: string): Promise<string> {
-  if (!logDirectory && !logPath) {
-    await mkdir(runDir, { recursive: true });
-    return join(runDir, 'container.log');
-  }
+/** Rejects a log path that would leave the kubelet's log directory (before anything is made). */
+function checkLogPath(logDirectory: string, logPath: string): void {
+  if (!logDirectory && !logPath) return;
   if (!isAbsolute(logDirectory)) throw new RpcError(status.INVALID_ARGUMENT, `sandbox_config.log_directory: ${JSON.stringify(logDirectory)} must be an absolute path`);
   const clean = normalize(logPath);
   if (!logPath || isAbsolute(logPath) || clean.startsWith('..') || clean !== logPath) {
     throw new RpcError(status.INVALID_ARGUMENT, `config.log_path: ${JSON.stringify(logPath)} must be a clean relative path inside the log directory`);
   }
+}
+
+/** The kubelet's log_directory + log_path (checked by checkLogPath), made inside the log directory without following symlinks out. */
+async function makeLogPath(logDirectory: string, logPath: string, runDir: string): Promise<string> {
+  if (!logDirectory && !logPath) {
+    await mkdir(runDir, { recursive: true });
+    return join(runDir, 'container.log');
+  }
   await mkdir(logDirectory, { recursive: true, mode: 0o755 });
-  const parent = await mkdirInRoot(logDirectory, dirname(clean) === '.' ? '/' : `/${dirname(clean)}`, 0o755);
-  return join(parent, clean.split('/').pop()!);
+  const parent = await mkdirInRoot(logDirectory, dirname(logPath) === '.' ? '/' : `/${dirname(logPath)}`, 0o755);
+  return join(parent, logPath.split('/').pop()!);
+}
+
+/** Promise.all that, when one fails, still waits for the others: undo must see every step taken. */
+async function allSettled<T extends readonly unknown[]>(promises: readonly [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
+  await Promise.allSettled(promises);
+  return (await Promise.all(promises)) as unknown as T;
 }
 
 async function ownOomScoreAdj(): Promise<number> {

@@ -19,6 +19,8 @@ export interface RuntimeExecOptions {
   terminal: boolean;
   /** The runtime's stdin, stdout and stderr. */
   stdio: StdioOptions;
+  /** With a terminal: the size the container's terminal has before the process starts. */
+  consoleSize?: { width: number; height: number };
 }
 
 export interface ExecExit {
@@ -48,7 +50,7 @@ export class RuntimeExec {
   static async start(target: ExecTarget, opts: RuntimeExecOptions): Promise<RuntimeExec> {
     const tag = `exec-${randomBytes(8).toString('hex')}`;
     const files = { process: join(target.bundle, `${tag}.json`), pid: join(target.bundle, `${tag}.pid`), log: join(target.bundle, `${tag}.log`) };
-    await writeFile(files.process, JSON.stringify(await execProcess(target.bundle, opts.cmd, opts.terminal)), { mode: 0o600 });
+    await writeFile(files.process, JSON.stringify(await execProcess(target.bundle, opts)), { mode: 0o600 });
     const { file, args, env } = target.runtime.execCommand(target.record.id, { processFile: files.process, pidFile: files.pid, logFile: files.log });
     // Its own process group: a ^C aimed at the daemon's terminal is not for it.
     const child = spawn(file, args, { env, stdio: opts.stdio, detached: true });
@@ -99,12 +101,18 @@ export class RuntimeExec {
   }
 }
 
+type ExecProcess = OciProcess & { consoleSize?: { height: number; width: number } };
+
 /** The container's own process (env, cwd, user, capabilities, LSM labels, rlimits) running `cmd`. */
-async function execProcess(bundle: string, cmd: string[], terminal: boolean): Promise<OciProcess> {
+async function execProcess(bundle: string, opts: RuntimeExecOptions): Promise<ExecProcess> {
   const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as OciSpec;
   if (!spec.process) throw new Error(`${join(bundle, 'config.json')} has no process`);
-  const { consoleSize: _size, ...process } = spec.process as OciProcess & { consoleSize?: unknown };
-  return { ...process, args: cmd, terminal };
+  const { consoleSize: _size, ...process } = spec.process as ExecProcess;
+  const exec: ExecProcess = { ...process, args: opts.cmd, terminal: opts.terminal };
+  // The runtime sizes the terminal it creates before the process runs (a 0x0 terminal confuses programs that ask).
+  const size = opts.consoleSize;
+  if (opts.terminal && size && size.width > 0 && size.height > 0) exec.consoleSize = { height: size.height, width: size.width };
+  return exec;
 }
 
 async function readPid(path: string): Promise<number | undefined> {

@@ -82,8 +82,11 @@ export class ContainerStreamingBackend implements StreamingBackend {
     const kill = (): void => void exec?.kill();
     signal.addEventListener('abort', kill, { once: true });
     try {
+      const size = validSize(streams.initialSize);
+      // The runtime creates the container's terminal at consoleSize, then copies our terminal's size onto it: both must agree.
+      if (size) setTerminalSize(pty.master, size.width, size.height);
       try {
-        exec = await RuntimeExec.start(target, { cmd, terminal: true, stdio: [pty.slave, pty.slave, pty.slave] });
+        exec = await RuntimeExec.start(target, { cmd, terminal: true, stdio: [pty.slave, pty.slave, pty.slave], ...(size ? { consoleSize: size } : {}) });
       } finally {
         // The runtime holds its own copy; ours would keep the terminal open after it exits.
         await closeFd(pty.slave);
@@ -136,6 +139,9 @@ export class ContainerStreamingBackend implements StreamingBackend {
     const conmon = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
     conmon.on('error', () => undefined);
     let done = false;
+    const size = validSize(streams.initialSize);
+    // The client's size first, so what it types next is read at the size it sees.
+    if (size && streams.tty) await target.runtime.resize(id, size.width, size.height).catch((err: unknown) => this.deps.log.warn({ container: id, err }, 'attach: resize failed'));
     try {
       const output = routeAttachOutput(conmon, { stdout: streams.stdout, stderr: streams.stderr });
       void applyResizes(streams.resizes, () => done, (size) => {
@@ -198,13 +204,20 @@ async function copyOutput(from: Readable | null | undefined, to: Writable | unde
   }
 }
 
+/** A size a terminal can take, or undefined. */
+function validSize(size: TerminalSize | undefined): TerminalSize | undefined {
+  if (!size) return undefined;
+  const fits = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffff;
+  return fits(size.width) && fits(size.height) ? size : undefined;
+}
+
 /** Applies terminal sizes in order until the session is over. */
 async function applyResizes(sizes: AsyncIterable<TerminalSize> | undefined, over: () => boolean, apply: (size: TerminalSize) => void): Promise<void> {
   if (!sizes) return;
   try {
     for await (const size of sizes) {
       if (over()) return;
-      if (!Number.isInteger(size.width) || !Number.isInteger(size.height) || size.width < 0 || size.height < 0 || size.width > 0xffff || size.height > 0xffff) continue;
+      if (!validSize(size)) continue;
       try {
         apply(size);
       } catch {

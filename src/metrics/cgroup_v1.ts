@@ -24,7 +24,7 @@ export async function readCgroupV1(dirs: V1Dirs): Promise<CgroupSample | undefin
 type V1Files = Partial<Record<'cpuacct.usage' | 'pids.current' | (typeof memoryFiles)[number], string>>;
 
 /** The sample from the files' contents, by file name. */
-export function parseCgroupV1(files: V1Files): CgroupSample {
+function parseCgroupV1(files: V1Files): CgroupSample {
   const sample: CgroupSample = {};
   const cpu = parseNumber(files['cpuacct.usage']);
   if (cpu !== undefined) sample.cpuUsageNs = cpu;

@@ -23,7 +23,7 @@ export async function readCgroupV2(dir: string): Promise<CgroupSample | undefine
 }
 
 /** The sample from the files' contents, by file name. */
-export function parseCgroupV2(f: V2Files): CgroupSample {
+function parseCgroupV2(f: V2Files): CgroupSample {
   const sample: CgroupSample = {};
   if (f['cpu.stat'] !== undefined) {
     const usec = parseFlatKeyed(f['cpu.stat']).get('usage_usec');

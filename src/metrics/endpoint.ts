@@ -27,7 +27,7 @@ function countBy<T>(items: T[], key: (item: T) => string, label: string): Sample
   return [...counts].map(([value, n]) => ({ labels: { [label]: value }, value: n }));
 }
 
-export function renderMetrics(sources: MetricsSources): string {
+function renderMetrics(sources: MetricsSources): string {
   const memory = process.memoryUsage();
   return [
     sources.rpc.render(),

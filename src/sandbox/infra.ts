@@ -39,11 +39,11 @@ export interface InfraDeps {
   runDir: string;
 }
 
-export function infraBundle(runDir: string): string {
+function infraBundle(runDir: string): string {
   return join(runDir, 'infra');
 }
 
-export function infraLogPath(runDir: string): string {
+function infraLogPath(runDir: string): string {
   return join(infraBundle(runDir), 'infra.log');
 }
 

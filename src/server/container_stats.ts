@@ -1,6 +1,6 @@
 // ContainerStats and ListContainerStats.
-import type { ContainerRecord } from '../container/containers.js';
 import type { ContainerStats, ContainerStatsFilter, Init, RuntimeServiceMethods } from '../proto/cri.js';
+import { selectContainers } from './container_status.js';
 import { invalidArgument, notFound, type RuntimeHandlers, type ServerContext, type UnaryHandler } from './rpc.js';
 
 export function containerStatsHandlers(ctx: ServerContext): RuntimeHandlers {
@@ -22,15 +22,5 @@ function listContainerStats(ctx: ServerContext): UnaryHandler<RuntimeServiceMeth
 
 /** Stats of the containers the filter selects (also streamed by StreamContainerStats). */
 export function matchingContainerStats(ctx: ServerContext, filter: ContainerStatsFilter | null | undefined): Promise<Init<ContainerStats>[]> {
-  const selected = ctx.containers.containers
-    .list()
-    .filter((c) => c.phase !== 'creating')
-    .filter((c) => !filter?.id || c.id.startsWith(filter.id))
-    .filter((c) => !filter?.podSandboxId || c.podId.startsWith(filter.podSandboxId))
-    .filter((c) => hasLabels(c, filter?.labelSelector));
-  return Promise.all(selected.map((c) => ctx.stats.containerStats(c)));
-}
-
-function hasLabels(c: ContainerRecord, selector: Record<string, string> | undefined): boolean {
-  return Object.entries(selector ?? {}).every(([k, v]) => c.config.labels[k] === v);
+  return Promise.all(selectContainers(ctx, filter).map((c) => ctx.stats.containerStats(c)));
 }

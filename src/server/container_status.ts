@@ -1,6 +1,6 @@
 // ContainerStatus and ListContainers.
 import type { ContainerRecord } from '../container/containers.js';
-import { ContainerState, type Container, type ContainerStatus, type Init, type RuntimeServiceMethods } from '../proto/cri.js';
+import { ContainerState, type Container, type ContainerFilter, type ContainerStatus, type Init, type RuntimeServiceMethods } from '../proto/cri.js';
 import { invalidArgument, notFound, type RuntimeHandlers, type ServerContext, type UnaryHandler } from './rpc.js';
 
 export function containerStatusHandlers(ctx: ServerContext): RuntimeHandlers {
@@ -43,17 +43,20 @@ export function containerStatusOf(c: ContainerRecord): Init<ContainerStatus> {
   };
 }
 
+/** The containers a filter selects: for ListContainers, ListContainerStats and their Stream* forms alike. */
+export function selectContainers(ctx: ServerContext, f: Partial<ContainerFilter> | null | undefined): ContainerRecord[] {
+  return ctx.containers.containers
+    .list()
+    .filter((c) => c.phase !== 'creating')
+    .filter((c) => !f?.id || c.id.startsWith(f.id))
+    .filter((c) => !f?.podSandboxId || c.podId.startsWith(f.podSandboxId))
+    .filter((c) => !f?.state || stateOf(c) === f.state.state)
+    .filter((c) => Object.entries(f?.labelSelector ?? {}).every(([k, v]) => c.config.labels[k] === v));
+}
+
 function listContainers(ctx: ServerContext): UnaryHandler<RuntimeServiceMethods['ListContainers']> {
   return async (request) => {
-    const f = request.filter;
-    const containers = ctx.containers.containers
-      .list()
-      .filter((c) => c.phase !== 'creating')
-      .filter((c) => !f?.id || c.id.startsWith(f.id))
-      .filter((c) => !f?.podSandboxId || c.podId.startsWith(f.podSandboxId))
-      .filter((c) => !f?.state || stateOf(c) === f.state.state)
-      .filter((c) => Object.entries(f?.labelSelector ?? {}).every(([k, v]) => c.config.labels[k] === v))
-      .map(
+    const containers = selectContainers(ctx, request.filter).map(
         (c): Init<Container> => ({
           id: c.id,
           podSandboxId: c.podId,

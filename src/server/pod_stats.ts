@@ -1,6 +1,7 @@
 // PodSandboxStats and ListPodSandboxStats.
 import type { Init, PodSandboxStats, PodSandboxStatsFilter, RuntimeServiceMethods } from '../proto/cri.js';
 import type { SandboxRecord } from '../sandbox/pods.js';
+import { selectPods } from './pod_status.js';
 import { invalidArgument, notFound, type RuntimeHandlers, type ServerContext, type UnaryHandler } from './rpc.js';
 
 export function podStatsHandlers(ctx: ServerContext): RuntimeHandlers {
@@ -22,12 +23,7 @@ function listPodSandboxStats(ctx: ServerContext): UnaryHandler<RuntimeServiceMet
 
 /** Stats of the pods the filter selects (also streamed by StreamPodSandboxStats). */
 export function matchingPodStats(ctx: ServerContext, filter: PodSandboxStatsFilter | null | undefined): Promise<Init<PodSandboxStats>[]> {
-  const selected = ctx.pods.sandboxes
-    .list()
-    .filter((pod) => pod.state !== 'creating')
-    .filter((pod) => !filter?.id || pod.id.startsWith(filter.id))
-    .filter((pod) => Object.entries(filter?.labelSelector ?? {}).every(([k, v]) => pod.config.labels[k] === v));
-  return Promise.all(selected.map((pod) => statsOf(ctx, pod)));
+  return Promise.all(selectPods(ctx, filter).map((pod) => statsOf(ctx, pod)));
 }
 
 function statsOf(ctx: ServerContext, pod: SandboxRecord): Promise<Init<PodSandboxStats>> {

@@ -1,5 +1,5 @@
 // PodSandboxStatus and ListPodSandbox.
-import type { Init, PodSandbox, PodSandboxStatus, RuntimeServiceMethods } from '../proto/cri.js';
+import type { Init, PodSandbox, PodSandboxFilter, PodSandboxStatus, RuntimeServiceMethods } from '../proto/cri.js';
 import { PodSandboxState } from '../proto/cri.js';
 import type { SandboxRecord } from '../sandbox/pods.js';
 import { invalidArgument, notFound, type RuntimeHandlers, type ServerContext, type UnaryHandler } from './rpc.js';
@@ -35,16 +35,19 @@ export function podSandboxStatusOf(pod: SandboxRecord): Init<PodSandboxStatus> {
   };
 }
 
+/** The pods a filter selects: for ListPodSandbox, ListPodSandboxStats and their Stream* forms alike. */
+export function selectPods(ctx: ServerContext, filter: Partial<PodSandboxFilter> | null | undefined): SandboxRecord[] {
+  return ctx.pods.sandboxes
+    .list()
+    .filter((pod) => pod.state !== 'creating')
+    .filter((pod) => !filter?.id || pod.id.startsWith(filter.id))
+    .filter((pod) => !filter?.state || stateOf(pod) === filter.state.state)
+    .filter((pod) => Object.entries(filter?.labelSelector ?? {}).every(([k, v]) => pod.config.labels[k] === v));
+}
+
 function listPodSandbox(ctx: ServerContext): UnaryHandler<RuntimeServiceMethods['ListPodSandbox']> {
   return async (request) => {
-    const filter = request.filter;
-    const items = ctx.pods.sandboxes
-      .list()
-      .filter((pod) => pod.state !== 'creating')
-      .filter((pod) => !filter?.id || pod.id.startsWith(filter.id))
-      .filter((pod) => !filter?.state || stateOf(pod) === filter.state.state)
-      .filter((pod) => Object.entries(filter?.labelSelector ?? {}).every(([k, v]) => pod.config.labels[k] === v))
-      .map((pod): Init<PodSandbox> => ({
+    const items = selectPods(ctx, request.filter).map((pod): Init<PodSandbox> => ({
         id: pod.id,
         metadata: pod.config.metadata,
         state: stateOf(pod),

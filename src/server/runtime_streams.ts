@@ -22,7 +22,7 @@ export function runtimeStreamHandlers(ctx: ServerContext): RuntimeHandlers {
 function streamPodSandboxes(ctx: ServerContext): ServerStreamHandler<RuntimeServiceMethods['StreamPodSandboxes']> {
   const list = podStatusHandlers(ctx).ListPodSandbox!;
   return async (request, send, signal) => {
-    const { items = [] } = await list({ filter: request.filter });
+    const { items } = await list({ filter: request.filter });
     await sendInBatches(items ?? [], (podSandboxes) => send({ podSandboxes }), signal);
   };
 }
@@ -30,7 +30,7 @@ function streamPodSandboxes(ctx: ServerContext): ServerStreamHandler<RuntimeServ
 function streamContainers(ctx: ServerContext): ServerStreamHandler<RuntimeServiceMethods['StreamContainers']> {
   const list = containerStatusHandlers(ctx).ListContainers!;
   return async (request, send, signal) => {
-    const { containers = [] } = await list({ filter: request.filter });
+    const { containers } = await list({ filter: request.filter });
     await sendInBatches(containers ?? [], (batch) => send({ containers: batch }), signal);
   };
 }

@@ -7,9 +7,9 @@
  * exceeds: an eighth of the kubelet's limit, and under the 4 MiB a client
  * with gRPC's default receive limit accepts.
  */
-export const batchBytes = 2 * 1024 * 1024;
+const batchBytes = 2 * 1024 * 1024;
 /** Items per batch, so that many small items still arrive in steps. */
-export const batchItems = 512;
+const batchItems = 512;
 
 /** Groups `items` in order into non-empty batches within both bounds (a single oversized item goes alone). */
 export function batches<T>(items: readonly T[], maxBytes = batchBytes, maxItems = batchItems): T[][] {

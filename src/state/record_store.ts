@@ -4,13 +4,15 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { removeTree } from '../native/index.js';
-import { writeFileAtomic } from '../storage/atomic_file.js';
-import { AsyncMutex } from '../storage/keyed_once.js';
+import { stageFileAtomic, writeFileAtomic, type StagedFile } from '../storage/atomic_file.js';
 
 export class RecordStore<T extends { id: string }> {
   private readonly records = new Map<string, T>();
-  /** Writes are serialised: an update always applies to the latest record, never a stale copy. */
-  private readonly writes = new AsyncMutex();
+  /**
+   * Writes to one record are serialised, so an update always applies to the
+   * latest record, never a stale copy; writes to different records overlap.
+   */
+  private readonly writes = new Map<string, Promise<unknown>>();
 
   constructor(
     readonly dir: string,
@@ -48,26 +50,74 @@ export class RecordStore<T extends { id: string }> {
 
   /** Persists the record, then makes it visible. */
   put(record: T): Promise<T> {
-    return this.writes.lock(() => this.write(record));
+    return this.lock(record.id, () => this.write(record));
   }
 
   /** Applies `change` to the record as it is when the write runs. */
   update(id: string, change: (record: T) => T): Promise<T | undefined> {
-    return this.writes.lock(async () => {
+    return this.lock(id, async () => {
       const current = this.records.get(id);
       return current ? this.write(change(current)) : undefined;
     });
   }
 
+  /**
+   * Runs `step` and, once it succeeds, records `change` of the record: the new
+   * record is written and flushed while `step` runs, so only a rename and a
+   * directory flush follow it. If the record changed meanwhile, `change` is
+   * applied to the latest one and written afresh. A failed `step` records
+   * nothing. Resolves with the step's result and the record as written.
+   */
+  async updateAfter<R>(id: string, step: () => Promise<R>, change: (record: T) => T): Promise<{ result: R; record: T | undefined }> {
+    const base = this.records.get(id);
+    const next = base && change(base);
+    const staged: Promise<StagedFile | undefined> = next ? stageFileAtomic(this.fileOf(id), JSON.stringify(next)).catch(() => undefined) : Promise.resolve(undefined);
+    let result: R;
+    try {
+      result = await step();
+    } catch (err) {
+      await (await staged)?.discard();
+      throw err;
+    }
+    return this.lock(id, async () => {
+      const file = await staged;
+      const current = this.records.get(id);
+      if (current !== undefined && current === base && next !== undefined && file) {
+        await file.commit();
+        this.records.set(id, next);
+        return { result, record: next };
+      }
+      // Changed meanwhile, gone, or the early write failed (a fresh write reports why).
+      await file?.discard();
+      return { result, record: current ? await this.write(change(current)) : undefined };
+    });
+  }
+
+  private fileOf(id: string): string {
+    return join(this.dir, id, this.fileName);
+  }
+
   private async write(record: T): Promise<T> {
-    await mkdir(join(this.dir, record.id), { recursive: true, mode: 0o700 });
-    await writeFileAtomic(join(this.dir, record.id, this.fileName), JSON.stringify(record));
+    // A known record's directory exists already: it was made by its first write or found at open.
+    if (!this.records.has(record.id)) await mkdir(join(this.dir, record.id), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(this.fileOf(record.id), JSON.stringify(record));
     this.records.set(record.id, record);
     return record;
   }
 
+  /** Runs `section` after the sections queued for the same record. */
+  private lock<R>(id: string, section: () => Promise<R>): Promise<R> {
+    const result = (this.writes.get(id) ?? Promise.resolve()).then(section, section);
+    const tail = result.catch(() => undefined);
+    this.writes.set(id, tail);
+    void tail.then(() => {
+      if (this.writes.get(id) === tail) this.writes.delete(id);
+    });
+    return result;
+  }
+
   delete(id: string): Promise<void> {
-    return this.writes.lock(async () => {
+    return this.lock(id, async () => {
       this.records.delete(id);
       await removeTree(join(this.dir, id)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;

@@ -17,7 +17,13 @@ export interface SessionStreams {
   /** Never set together with tty (the server refuses that combination). */
   stderr?: Writable;
   tty: boolean;
-  /** Terminal size changes from the client, in order; ends with the session. */
+  /**
+   * The client's terminal size at the start, when it sent one promptly: a
+   * process started for the session starts at this size, and an attached
+   * terminal is resized to it before input flows.
+   */
+  initialSize?: TerminalSize;
+  /** Terminal size changes from the client after initialSize, in order; ends with the session. */
   resizes?: AsyncIterable<TerminalSize>;
 }
 

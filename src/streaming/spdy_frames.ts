@@ -2,6 +2,7 @@
 // name/value header block with its connection-wide zlib contexts. Pure codec;
 // the session (spdy_session.ts) decides what frames mean.
 import { constants as zconst, createDeflate, createInflate, type Deflate, type Inflate } from 'node:zlib';
+import { ByteQueue } from './byte_queue.js';
 import { spdyHeaderDictionary } from './spdy_dictionary.js';
 
 export const spdyVersion = 3;
@@ -48,38 +49,29 @@ export class SpdyProtocolError extends Error {
 
 /** Splits a byte stream into frames; `maxLength` bounds what one frame may buffer. */
 export class FrameReader {
-  private buffered: Buffer[] = [];
-  private length = 0;
+  private readonly bytes = new ByteQueue();
 
   constructor(private readonly maxLength = maxFrameLength) {}
 
   push(chunk: Buffer): void {
-    this.buffered.push(chunk);
-    this.length += chunk.length;
+    this.bytes.push(chunk);
   }
 
   /** The next complete frame, or undefined until more bytes arrive. */
   next(): Frame | undefined {
-    if (this.length < 8) return undefined;
-    const all = this.flatten();
-    const payloadLength = all.readUIntBE(5, 3);
+    if (this.bytes.length < 8) return undefined;
+    const header = this.bytes.peek(8);
+    const payloadLength = header.readUIntBE(5, 3);
     if (payloadLength > this.maxLength) throw new SpdyProtocolError(`frame of ${payloadLength} bytes exceeds ${this.maxLength}`);
-    if (all.length < 8 + payloadLength) return undefined;
-    const flags = all[4]!;
-    const payload = all.subarray(8, 8 + payloadLength);
-    const rest = all.subarray(8 + payloadLength);
-    this.buffered = rest.length > 0 ? [rest] : [];
-    this.length = rest.length;
-    const first = all.readUInt32BE(0);
+    if (this.bytes.length < 8 + payloadLength) return undefined;
+    const frame = this.bytes.take(8 + payloadLength);
+    const flags = frame[4]!;
+    const payload = frame.subarray(8);
+    const first = frame.readUInt32BE(0);
     if (first & 0x80000000) {
       return { control: true, version: (first >>> 16) & 0x7fff, type: first & 0xffff, flags, payload };
     }
     return { control: false, streamId: first & maxStreamId, flags, payload };
-  }
-
-  private flatten(): Buffer {
-    if (this.buffered.length !== 1) this.buffered = [Buffer.concat(this.buffered, this.length)];
-    return this.buffered[0]!;
   }
 }
 

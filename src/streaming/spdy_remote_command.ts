@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { SessionStreams, StreamingBackend } from './backend.js';
 import { runRemoteCommand, statusDocument, statusText, type RemoteCommand } from './remote_command.js';
 import { SpdySession, type SpdyStream } from './spdy_session.js';
-import { ResizeQueue } from './terminal_resizes.js';
+import { initialSizeWaitMs, ResizeQueue } from './terminal_resizes.js';
 
 /** Remote-command protocols over SPDY, most preferred first (as the kubelet's library offers them). */
 export const spdyRemoteCommandProtocols = ['v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'];
@@ -75,6 +75,8 @@ async function run(session: SpdySession, streams: Map<StreamType, SpdyStream>, o
     resizes = new ResizeQueue();
     resizes.readFrom(resize);
   }
+  // The client sends its size right after opening the streams: start the process at that size.
+  const initialSize = await resizes?.first(initialSizeWaitMs);
   const stdout = streams.get('stdout');
   const stderr = streams.get('stderr');
   const sessionStreams: SessionStreams = {
@@ -82,6 +84,7 @@ async function run(session: SpdySession, streams: Map<StreamType, SpdyStream>, o
     stdout,
     stderr,
     tty: command.request.tty,
+    initialSize,
     resizes,
   };
   const outcome = await runRemoteCommand(options.backend, command, sessionStreams, abort.signal);

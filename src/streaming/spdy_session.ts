@@ -40,6 +40,12 @@ import {
 export const initialWindow = 64 * 1024;
 /** Largest data frame we send; small enough that one stream cannot hog the connection. */
 const maxDataFrame = 32 * 1024;
+/** Window is granted back in batches this big: one small frame per batch, not one per data frame. */
+const windowGrantBatch = initialWindow / 2;
+/** A stream's writer may queue this much before its source is paused (a few frames' worth, so pipes rarely stall). */
+const writerBound = 4 * maxDataFrame;
+/** Senders wait for the transport to drain once it holds this much unsent. */
+const transportBound = 256 * 1024;
 /** A stream's reader may hold this much before we stop reading the connection. */
 const readerBound = 2 * initialWindow;
 /** Header blocks larger than this (decompressed) end the connection. */
@@ -57,9 +63,10 @@ export interface SpdySessionOptions {
 
 export class SpdyStream extends Duplex {
   sendWindow: number;
-  /** Bytes handed to our reader, and bytes of that acknowledged with WINDOW_UPDATE. */
+  /** Bytes handed to our reader; of those, bytes its consumer took; of those, bytes not yet granted back to the peer. */
   received = 0;
-  acked = 0;
+  consumed = 0;
+  ungranted = 0;
   remoteFin = false;
   localFin = false;
   wasReset = false;
@@ -73,7 +80,7 @@ export class SpdyStream extends Duplex {
     readonly headers: HeaderBlock,
     sendWindow: number,
   ) {
-    super({ allowHalfOpen: true, readableHighWaterMark: initialWindow });
+    super({ allowHalfOpen: true, readableHighWaterMark: initialWindow, writableHighWaterMark: writerBound });
     this.sendWindow = sendWindow;
     this.replied = new Promise((resolve) => (this.markReplied = resolve));
     // Errors surface through the session and the streams' users; none may crash the daemon.
@@ -137,6 +144,8 @@ export class SpdySession extends EventEmitter {
   private sessionSendWindow = initialWindow;
   private sessionReceivedUnacked = 0;
   private sessionWindowWaiters: (() => void)[] = [];
+  /** WINDOW_UPDATEs due, sent together once the frames at hand are handled. */
+  private windowUpdates: Buffer[] = [];
   private drainWaiters: (() => void)[] = [];
 
   constructor(
@@ -225,36 +234,56 @@ export class SpdySession extends EventEmitter {
   /** Sends `chunk` on a stream within the windows, then FIN if asked; resolves when the transport took it. */
   async sendData(stream: SpdyStream, chunk: Buffer, fin = false): Promise<void> {
     await stream.replied;
+    const t = this.transport;
+    // Frames written while corked leave in one writev: a header and its payload are one system call, not two.
+    let corked = false;
+    const uncork = (): void => {
+      if (corked) t.uncork();
+      corked = false;
+    };
     let offset = 0;
-    do {
-      if (this.closed || stream.wasReset) throw new Error(`spdy stream ${stream.id} is closed`);
-      let room = Math.min(maxDataFrame, chunk.length - offset);
-      // While we are not reading the connection the peer's WINDOW_UPDATEs cannot reach us:
-      // waiting for them could deadlock, so transport backpressure alone bounds sending then.
-      if (this.peerFlowControl && !this.inputBlocked && room > 0) {
-        if (stream.sendWindow <= 0) {
-          await stream.windowOpened();
-          continue;
+    try {
+      do {
+        if (this.closed || stream.wasReset) throw new Error(`spdy stream ${stream.id} is closed`);
+        let room = Math.min(maxDataFrame, chunk.length - offset);
+        // While we are not reading the connection the peer's WINDOW_UPDATEs cannot reach us:
+        // waiting for them could deadlock, so transport backpressure alone bounds sending then.
+        if (this.peerFlowControl && !this.inputBlocked && room > 0) {
+          if (stream.sendWindow <= 0) {
+            uncork();
+            await stream.windowOpened();
+            continue;
+          }
+          if (this.sessionSendWindow <= 0) {
+            uncork();
+            await new Promise<void>((resolve) => this.sessionWindowWaiters.push(resolve));
+            continue;
+          }
+          room = Math.min(room, stream.sendWindow, this.sessionSendWindow);
         }
-        if (this.sessionSendWindow <= 0) {
-          await new Promise<void>((resolve) => this.sessionWindowWaiters.push(resolve));
-          continue;
+        const last = fin && offset + room === chunk.length;
+        stream.sendWindow -= room;
+        this.sessionSendWindow -= room;
+        if (!corked && !t.destroyed) {
+          t.cork();
+          corked = true;
         }
-        room = Math.min(room, stream.sendWindow, this.sessionSendWindow);
-      }
-      const last = fin && offset + room === chunk.length;
-      stream.sendWindow -= room;
-      this.sessionSendWindow -= room;
-      this.write(encodeDataHeader(stream.id, last ? flagFin : 0, room));
-      if (room > 0) this.write(chunk.subarray(offset, offset + room));
-      offset += room;
-      if (last) {
-        stream.localFin = true;
-        this.forgetIfDone(stream);
-      }
-      const t = this.transport;
-      if (t.writableNeedDrain && !t.destroyed) await this.drained();
-    } while (offset < chunk.length);
+        this.write(encodeDataHeader(stream.id, last ? flagFin : 0, room));
+        if (room > 0) this.write(chunk.subarray(offset, offset + room));
+        offset += room;
+        if (last) {
+          stream.localFin = true;
+          this.forgetIfDone(stream);
+        }
+        if (t.writableLength >= transportBound && !t.destroyed) {
+          uncork();
+          // Still full once flushed: the peer reads slower than we send.
+          if (t.writableLength >= transportBound) await this.drained();
+        }
+      } while (offset < chunk.length);
+    } finally {
+      uncork();
+    }
   }
 
   resetStream(stream: SpdyStream, status: number): void {
@@ -270,6 +299,9 @@ export class SpdySession extends EventEmitter {
     // A stream destroyed by its user before both sides finished is abandoned.
     if (this.streams.get(stream.id) === stream && !(stream.localFin && stream.remoteFin)) this.resetStream(stream, RstStatus.cancel);
     this.streams.delete(stream.id);
+    // What it received and nobody will read still counted against the connection's window: give that back.
+    this.creditSession(stream.received - stream.consumed);
+    stream.consumed = stream.received;
     this.readerDrained(stream);
   }
 
@@ -289,19 +321,43 @@ export class SpdySession extends EventEmitter {
     }
   }
 
-  /** Tells the peer it may send again what our reader has consumed. */
+  /**
+   * Tells the peer it may send again what our reader has consumed, in
+   * batches of half a window: a peer that waits for window has a whole
+   * window unconsumed, so a batch is always due before it could stall.
+   */
   private grantWindow(stream: SpdyStream): void {
     if (stream.destroyed) return;
-    const consumed = stream.received - stream.readableLength - stream.acked;
-    if (consumed > 0 && !this.closed && !stream.remoteFin && !stream.wasReset) {
-      stream.acked += consumed;
-      this.write(encodeWindowUpdate(stream.id, consumed));
-      this.sessionReceivedUnacked += consumed;
+    const consumed = stream.received - stream.readableLength - stream.consumed;
+    if (consumed <= 0) return;
+    stream.consumed += consumed;
+    stream.ungranted += consumed;
+    // A stream the peer finished needs no more window, but the connection's window still does.
+    if (stream.ungranted >= windowGrantBatch && !this.closed && !stream.remoteFin && !stream.wasReset) {
+      this.sendWindowUpdate(encodeWindowUpdate(stream.id, stream.ungranted));
+      stream.ungranted = 0;
     }
-    if (this.sessionReceivedUnacked >= initialWindow / 2 || (consumed > 0 && stream.readableLength === 0)) {
-      if (this.sessionReceivedUnacked > 0 && !this.closed) this.write(encodeWindowUpdate(0, this.sessionReceivedUnacked));
+    this.creditSession(consumed);
+  }
+
+  private creditSession(bytes: number): void {
+    if (bytes <= 0) return;
+    this.sessionReceivedUnacked += bytes;
+    if (this.sessionReceivedUnacked >= windowGrantBatch && !this.closed) {
+      this.sendWindowUpdate(encodeWindowUpdate(0, this.sessionReceivedUnacked));
       this.sessionReceivedUnacked = 0;
     }
+  }
+
+  /** Queues a WINDOW_UPDATE; those of one pass over the input leave in a single write. */
+  private sendWindowUpdate(frame: Buffer): void {
+    this.windowUpdates.push(frame);
+    if (this.windowUpdates.length > 1) return;
+    process.nextTick(() => {
+      const due = this.windowUpdates;
+      this.windowUpdates = [];
+      if (!this.closed) this.write(due.length === 1 ? due[0]! : Buffer.concat(due));
+    });
   }
 
   private forgetIfDone(stream: SpdyStream): void {
@@ -423,8 +479,9 @@ export class SpdySession extends EventEmitter {
   private handleData(streamId: number, flags: number, payload: Buffer): void {
     const stream = this.streams.get(streamId);
     if (!stream) {
-      // Unknown, reset or finished stream: a stream error, not a connection one.
+      // Unknown, reset or finished stream: a stream error, not a connection one. Its bytes still used connection window.
       this.write(encodeRstStream(streamId, RstStatus.invalidStream));
+      this.creditSession(payload.length);
       return;
     }
     if (stream.remoteFin) return this.resetStream(stream, RstStatus.streamAlreadyClosed);

@@ -1,30 +1,58 @@
-// Terminal size changes from the client: JSON objects, one per line
-// ({"Width":80,"Height":24}; keys matched case-insensitively as Go's decoder
-// does), turned into the backend's AsyncIterable. Only the newest sizes matter,
+// Terminal size changes from the client: a sequence of JSON objects
+// ({"Width":80,"Height":24}; client-go ends each with a newline, other
+// clients send one bare object per WebSocket message, and Go's decoder takes
+// both, matching keys case-insensitively), turned into the backend's AsyncIterable. Only the newest sizes matter,
 // so a consumer that falls behind loses old ones instead of growing a queue.
 import type { Readable } from 'node:stream';
 import type { TerminalSize } from './backend.js';
 
+/**
+ * How long a terminal session waits for the client's first size before its
+ * process starts without one. Clients with a terminal send their size as
+ * soon as the resize stream is open, one round trip after the other streams;
+ * a process started before it arrives sees a 0x0 terminal.
+ */
+export const initialSizeWaitMs = 1000;
+
 const maxQueued = 8;
-/** A line longer than this is not a size; drop it rather than buffer it. */
-const maxLine = 1024;
+/** An unfinished object longer than this is not a size; drop it rather than buffer it. */
+const maxPartial = 1024;
 
 export class ResizeQueue implements AsyncIterable<TerminalSize> {
   private queued: TerminalSize[] = [];
   private waiter: (() => void) | undefined;
+  private firstWaiter: (() => void) | undefined;
   private ended = false;
   private partial = '';
 
-  /** Feeds raw bytes of the resize stream; complete lines become sizes. */
+  /** Feeds raw bytes of the resize stream; each complete top-level object becomes a size. */
   feed(chunk: Buffer | string): void {
-    this.partial += chunk.toString();
-    let newline: number;
-    while ((newline = this.partial.indexOf('\n')) >= 0) {
-      const line = this.partial.slice(0, newline);
-      this.partial = this.partial.slice(newline + 1);
-      this.addLine(line);
+    const text = this.partial + chunk.toString();
+    let depth = 0;
+    let start = 0;
+    let inString = false;
+    let escaped = false;
+    /** Where the unparsed rest begins: after the last complete object or stray byte between objects. */
+    let done = 0;
+    for (let i = 0; i < text.length; i++) {
+      const ch = text[i];
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (ch === '\\') escaped = true;
+        else if (ch === '"') inString = false;
+      } else if (ch === '{') {
+        if (depth++ === 0) start = i;
+      } else if (depth === 0) {
+        done = i + 1;
+      } else if (ch === '"') {
+        inString = true;
+      } else if (ch === '}' && --depth === 0) {
+        this.addObject(text.slice(start, i + 1));
+        done = i + 1;
+      }
     }
-    if (this.partial.length > maxLine) this.partial = '';
+    this.partial = text.slice(done);
+    if (this.partial.length > maxPartial) this.partial = '';
   }
 
   /** Reads a whole stream into the queue; the queue ends with it. */
@@ -35,17 +63,33 @@ export class ResizeQueue implements AsyncIterable<TerminalSize> {
   }
 
   end(): void {
-    if (this.partial.trim()) this.addLine(this.partial);
     this.partial = '';
     this.ended = true;
     this.wake();
   }
 
-  private addLine(line: string): void {
-    if (!line.trim()) return;
+  /**
+   * The first size, taken from the queue, once the client sends it; undefined
+   * when it sends none within `timeoutMs` or the stream ends first. Later
+   * sizes stay queued for the iterator.
+   */
+  async first(timeoutMs: number): Promise<TerminalSize | undefined> {
+    if (this.queued.length === 0 && !this.ended) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.firstWaiter = resolve;
+        timer = setTimeout(resolve, timeoutMs);
+      });
+      clearTimeout(timer);
+      this.firstWaiter = undefined;
+    }
+    return this.queued.shift();
+  }
+
+  private addObject(text: string): void {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(line);
+      parsed = JSON.parse(text);
     } catch {
       return;
     }
@@ -60,6 +104,7 @@ export class ResizeQueue implements AsyncIterable<TerminalSize> {
     const w = this.waiter;
     this.waiter = undefined;
     w?.();
+    this.firstWaiter?.();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<TerminalSize> {

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { ByteQueue } from './byte_queue.js';
 
 const acceptGuid = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -16,6 +17,8 @@ export const CloseCode = { normal: 1000, goingAway: 1001, protocolError: 1002, u
 
 /** How long we wait for the peer's close frame before closing the socket anyway. */
 const closeGraceMs = 2_000;
+/** Senders wait for the socket to drain once it holds this much unsent. */
+const sendBound = 256 * 1024;
 
 export function websocketAcceptKey(key: string): string {
   return createHash('sha1').update(key + acceptGuid).digest('base64');
@@ -64,7 +67,8 @@ export interface WebSocketOptions {
  * 'close' (code: number, reason: string) once, when the socket is gone.
  */
 export class WebSocketConnection extends EventEmitter {
-  private input: Buffer = Buffer.alloc(0);
+  /** Received bytes not yet parsed. */
+  private readonly input = new ByteQueue();
   private fragments: Buffer[] = [];
   private fragmentsLength = 0;
   private fragmentedBinary = false;
@@ -84,7 +88,7 @@ export class WebSocketConnection extends EventEmitter {
   ) {
     super();
     socket.on('data', (chunk: Buffer) => {
-      this.input = this.input.length === 0 ? chunk : Buffer.concat([this.input, chunk]);
+      this.input.push(chunk);
       this.parse();
     });
     socket.on('drain', () => this.wakeDrainWaiters());
@@ -93,7 +97,7 @@ export class WebSocketConnection extends EventEmitter {
     // The HTTP server's sockets allow half-open; a client that ends its side is done.
     socket.on('end', () => socket.end());
     if (head.length > 0) {
-      this.input = head;
+      this.input.push(head);
       queueMicrotask(() => this.parse());
     }
   }
@@ -107,18 +111,22 @@ export class WebSocketConnection extends EventEmitter {
     if (!this.isOpen) return false;
     const parts = Array.isArray(data) ? data : [data];
     const length = parts.reduce((n, p) => n + p.length, 0);
+    // Header and payload leave in one writev.
+    this.socket.cork();
     this.socket.write(frameHeader(binary ? Opcode.binary : Opcode.text, length));
-    let ok = true;
-    for (const p of parts) if (p.length > 0) ok = this.socket.write(p);
-    return ok && !this.socket.writableNeedDrain;
+    for (const p of parts) if (p.length > 0) this.socket.write(p);
+    this.socket.uncork();
+    return !this.needsDrain;
   }
 
   get needsDrain(): boolean {
-    return this.socket.writableNeedDrain;
+    return this.socket.writableLength >= sendBound;
   }
 
+  /** Resolves once the socket can take more: at once unless sendBound bytes wait to be sent. */
   drained(): Promise<void> {
-    if (!this.socket.writableNeedDrain || this.closed) return Promise.resolve();
+    // Above the bound the socket's own high-water mark was passed too, so 'drain' will come.
+    if (!this.needsDrain || this.closed) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
@@ -172,38 +180,39 @@ export class WebSocketConnection extends EventEmitter {
   }
 
   private fail(code: number, reason: string): void {
-    this.input = Buffer.alloc(0);
+    this.input.clear();
     this.close(code, reason);
   }
 
   private parse(): void {
     while (!this.paused && !this.closed && this.input.length >= 2) {
-      const b0 = this.input[0]!;
-      const b1 = this.input[1]!;
+      const start = this.input.peek(2);
+      const b0 = start[0]!;
+      const b1 = start[1]!;
       const fin = (b0 & 0x80) !== 0;
       const opcode = b0 & 0x0f;
       const masked = (b1 & 0x80) !== 0;
-      let length = b1 & 0x7f;
-      let offset = 2;
       if (b0 & 0x70) return this.fail(CloseCode.protocolError, 'reserved bits set');
       if (!masked) return this.fail(CloseCode.protocolError, 'client frames must be masked');
-      if (length === 126) {
-        if (this.input.length < 4) return;
-        length = this.input.readUInt16BE(2);
-        offset = 4;
-      } else if (length === 127) {
-        if (this.input.length < 10) return;
-        const big = this.input.readBigUInt64BE(2);
+      const short = b1 & 0x7f;
+      const lengthBytes = short === 126 ? 2 : short === 127 ? 8 : 0;
+      const headerLength = 2 + lengthBytes + 4;
+      if (this.input.length < headerLength) return;
+      const header = this.input.peek(headerLength);
+      let length = short;
+      if (short === 126) length = header.readUInt16BE(2);
+      else if (short === 127) {
+        const big = header.readBigUInt64BE(2);
         if (big > BigInt(this.options.maxMessage)) return this.fail(CloseCode.tooBig, 'frame too large');
         length = Number(big);
-        offset = 10;
       }
       if (length > this.options.maxMessage) return this.fail(CloseCode.tooBig, 'frame too large');
-      if (this.input.length < offset + 4 + length) return;
-      const mask = this.input.subarray(offset, offset + 4);
-      const payload = Buffer.from(this.input.subarray(offset + 4, offset + 4 + length));
-      this.input = this.input.subarray(offset + 4 + length);
-      for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i & 3]!;
+      if (this.input.length < headerLength + length) return;
+      const mask = Buffer.from(header.subarray(2 + lengthBytes));
+      this.input.take(headerLength);
+      // The received bytes are ours alone: unmask them where they lie.
+      const payload = this.input.take(length);
+      unmask(payload, mask);
       this.handleFrame(fin, opcode, payload);
     }
   }
@@ -250,6 +259,26 @@ export class WebSocketConnection extends EventEmitter {
     }
     this.socket.end();
   }
+}
+
+/** XORs `payload` with the 4-byte `mask` in place, a 32-bit word at a time where the memory is aligned. */
+export function unmask(payload: Buffer, mask: Buffer): void {
+  const n = payload.length;
+  let i = 0;
+  // Bytes up to a 4-byte boundary one by one, then whole words, then the tail.
+  const lead = Math.min(n, (4 - (payload.byteOffset & 3)) & 3);
+  for (; i < lead; i++) payload[i]! ^= mask[i & 3]!;
+  const words = (n - i) >>> 2;
+  if (words > 0) {
+    // The mask as it lines up from byte i, read in the host's byte order.
+    const rotated = new Uint8Array(4);
+    for (let k = 0; k < 4; k++) rotated[k] = mask[(i + k) & 3]!;
+    const m = new Uint32Array(rotated.buffer)[0]!;
+    const view = new Uint32Array(payload.buffer, payload.byteOffset + i, words);
+    for (let w = 0; w < words; w++) view[w]! ^= m;
+    i += words * 4;
+  }
+  for (; i < n; i++) payload[i]! ^= mask[i & 3]!;
 }
 
 /** A server frame header: FIN set, never masked. */

@@ -70,6 +70,12 @@ export class WebSocketByteStream extends Duplex {
     this.ws.send(chunk);
     this.ws.drained().then(() => cb(), cb);
   }
+  /** Writes buffered together (a corked SPDY frame header and its payload) go as one message. */
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    if (!this.ws.isOpen) return cb(new Error('websocket closed'));
+    this.ws.send(chunks.map((c) => c.chunk));
+    this.ws.drained().then(() => cb(), cb);
+  }
   override _final(cb: (err?: Error | null) => void): void {
     this.ws.close(CloseCode.normal);
     cb();

@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { SessionStreams, StreamingBackend } from './backend.js';
 import { runRemoteCommand, statusDocument, statusText, type RemoteCommand } from './remote_command.js';
-import { ResizeQueue } from './terminal_resizes.js';
+import { initialSizeWaitMs, ResizeQueue } from './terminal_resizes.js';
 import { ChannelMux } from './ws_channels.js';
 import { CloseCode, type WebSocketConnection } from './websocket.js';
 
@@ -40,7 +40,9 @@ export async function serveWsRemoteCommand(options: WsCommandOptions): Promise<v
   const stderr = r.stderr && !r.tty ? mux.writer(Channel.stderr) : undefined;
   // An empty first message tells the client the streams are ready.
   await mux.send(stdout ? Channel.stdout : stderr ? Channel.stderr : Channel.error, Buffer.alloc(0)).catch(() => undefined);
-  const streams: SessionStreams = { stdin, stdout, stderr, tty: r.tty, resizes };
+  // The client sends its size once it sees the streams ready: start the process at that size.
+  const initialSize = await resizes?.first(initialSizeWaitMs);
+  const streams: SessionStreams = { stdin, stdout, stderr, tty: r.tty, initialSize, resizes };
   const outcome = await runRemoteCommand(options.backend, command, streams, abort.signal);
   resizes?.end();
   if (!ws.isOpen) return;

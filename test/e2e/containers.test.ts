@@ -176,13 +176,15 @@ describe('e2e: containers through the CRI', { skip, timeout: 150_000 }, () => {
         assert.match(confined.stdout[0] ?? '', /unshare.*Operation not permitted/);
       });
 
-      it('run_as_username takes uid and gid from the image\'s /etc/passwd', async (t) => {
+      it('run_as_username takes uid and gid from the image\'s /etc/passwd; the primary group is a supplementary one', async (t) => {
         if (!usable(t)) return;
-        const out = await runToExit(e2e, pod, ctr('named-user', 'id -u; id -g; id -un; echo "HOME=$HOME"', security({ runAsUsername: imageUser.name })));
+        // The user's group lists no members in /etc/group: only the runtime adds it to the process's groups.
+        const out = await runToExit(e2e, pod, ctr('named-user', 'id -u; id -g; id -un; id; echo "HOME=$HOME"', security({ runAsUsername: imageUser.name })));
         const { name, uid, gid } = imageUser;
-        assert.deepEqual(out.stdout, [String(uid), String(gid), name, 'HOME=/home/app']);
+        assert.deepEqual(out.stdout, [String(uid), String(gid), name, `uid=${uid}(${name}) gid=${gid}(${name}) groups=${gid}(${name})`, 'HOME=/home/app']);
         assert.equal(out.status.user.linux.uid, uid);
         assert.equal(out.status.user.linux.gid, gid);
+        assert.deepEqual(out.status.user.linux.supplementalGroups, [gid]);
       });
     });
   }

@@ -1,53 +1,40 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { DaemonClient } from '../../src/cli/daemon_client.js';
 import { execSyncOutputLimit } from '../../src/config/schema.js';
 import { RuntimeServiceName } from '../../src/proto/cri.js';
-import { startImageDaemon, type ImageDaemon } from '../helpers/image_daemon.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { cniPluginDir, containerConfig, execProblem, podConfig, pushBusybox, removeBridge, writeBridgeNetwork } from './fixtures.js';
+import type { ImageDaemon } from '../helpers/image_daemon.js';
+import { startContainer, startRuntimeDaemon, type RuntimeDaemon } from '../helpers/runtime_daemon.js';
+import { containerConfig, execProblem, podConfig } from './fixtures.js';
 
 const problem = await execProblem();
 
 describe('ExecSync on runc', { skip: problem || false }, () => {
-  let registry: TestRegistry;
+  let fx: RuntimeDaemon;
   let daemon: ImageDaemon;
   let image: string;
   let podId: string;
   let pod: Record<string, any>;
   /** Takes replies up to the 16 MiB the kubelet accepts. */
   let bigClient: DaemonClient;
-  const bridge = `skx${process.pid % 10000}`;
 
   before(async () => {
-    registry = await startRegistry();
-    image = await pushBusybox(registry, 'exec/busybox');
-    daemon = await startImageDaemon({ insecure: [registry.host], extraArgs: ['--cni-plugin-dir', cniPluginDir] });
-    await writeBridgeNetwork(join(daemon.dir, 'cni'), join(daemon.dir, 'ipam'), bridge, '10.231.23.0/24');
-    await daemon.client.image.PullImage!({ image: { image } });
-    pod = podConfig('execsync', join(daemon.dir, 'pod-logs'));
+    fx = await startRuntimeDaemon({ suite: 'exec', bridge: `skx${process.pid % 10000}`, subnet: '10.231.23.0/24' });
+    ({ daemon, image } = fx);
+    pod = podConfig('execsync', fx.logDir);
     podId = (await daemon.client.runtime.RunPodSandbox!({ config: pod })).podSandboxId;
     bigClient = new DaemonClient(daemon.socket, { 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
   });
   after(async () => {
     bigClient?.close();
-    if (daemon) {
-      await daemon.client.runtime.RemovePodSandbox!({ podSandboxId: podId }).catch(() => undefined);
-      await daemon.cleanup();
-    }
-    await registry?.stop();
-    await removeBridge(bridge);
+    await fx?.cleanup();
   });
 
-  async function runningContainer(name: string, command: string[], extra: Record<string, unknown> = {}): Promise<string> {
-    const { containerId } = await daemon.client.runtime.CreateContainer!({ podSandboxId: podId, config: containerConfig(image, name, command, extra), sandboxConfig: pod });
-    await daemon.client.runtime.StartContainer!({ containerId });
-    return containerId;
-  }
+  const runningContainer = (name: string, command: string[], extra: Record<string, unknown> = {}): Promise<string> =>
+    startContainer(fx, { id: podId, config: pod }, containerConfig(image, name, command, extra));
 
   const execSync = (containerId: string, cmd: string[], timeout = 0) => daemon.client.runtime.ExecSync!({ containerId, cmd, timeout });
 

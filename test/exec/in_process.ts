@@ -13,7 +13,7 @@ import { serviceDefinition } from '../../src/proto/codec.js';
 import { RuntimeServiceName } from '../../src/proto/cri.js';
 import { removePod, runPod, type PodDeps } from '../../src/sandbox/pods.js';
 import { scratchDir } from '../helpers/daemon.js';
-import { cniPluginDir, removeBridge, writeBridgeNetwork } from './fixtures.js';
+import { cniPluginDir, removeBridge, writeBridgeNetwork } from '../helpers/cni_bridge.js';
 
 export interface InProcessRuntime {
   config: SkiffConfig;

@@ -8,7 +8,8 @@ import { status } from '@grpc/grpc-js';
 import { ContainerStreamingBackend } from '../../src/exec/streaming_backend.js';
 import type { SessionStreams, TerminalSize } from '../../src/streaming/backend.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { containerConfig, execProblem, podConfig, pushBusybox } from './fixtures.js';
+import { pushBusybox } from '../helpers/busybox_image.js';
+import { containerConfig, execProblem, podConfig } from './fixtures.js';
 import { openInProcessRuntime, type InProcessRuntime } from './in_process.js';
 
 const problem = await execProblem();
@@ -142,6 +143,21 @@ describe('streaming backend: exec, attach and port-forward on real containers', 
     assert.deepEqual(await done, { exitCode: 4 });
     resizes.end();
     assert.match(stdout.text(), /got abc\r\n/);
+  });
+
+  it('a terminal session starts at the client\'s initial size: exec from the first instruction, attach before input', async () => {
+    const stdout = collector();
+    const done = backend.exec(idle, ['stty', 'size'], { stdout, tty: true, initialSize: { width: 123, height: 45 } }, new AbortController().signal);
+    assert.deepEqual(await done, { exitCode: 0 });
+    assert.equal(stdout.text(), '45 123\r\n');
+
+    const id = await rt.runContainer(podId, pod, containerConfig(image, 'sized', ['sh', '-c', 'while :; do stty size; sleep 0.1; done'], { tty: true, stdin: true }));
+    const attached = collector();
+    const abort = new AbortController();
+    const attach = backend.attach(id, { stdout: attached, tty: true, initialSize: { width: 88, height: 22 } }, abort.signal);
+    await until('the initial size seen in the container', () => attached.text().includes('22 88'));
+    abort.abort();
+    await attach;
   });
 
   it('attach: output of a running container, routed by stream; stdin_once input and its end', async () => {

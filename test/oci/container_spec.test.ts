@@ -28,8 +28,8 @@ describe('container spec', () => {
     assert.equal(spec.ociVersion, '1.0.2');
     assert.deepEqual(spec.root, { path: root.dir, readonly: false });
     assert.deepEqual(spec.process.args, ['/bin/server', '--port', '8080']);
-    assert.deepEqual(spec.process.user, { uid: 1000, gid: 0 });
-    assert.deepEqual(user, { uid: 1000, gid: 0, additionalGids: [] });
+    assert.deepEqual(spec.process.user, { uid: 1000, gid: 0, additionalGids: [0] });
+    assert.deepEqual(user, { uid: 1000, gid: 0, additionalGids: [0] });
     assert.equal(stopSignal, 'SIGTERM');
     assert.equal(spec.process.cwd, '/');
     assert.equal(spec.process.oomScoreAdj, 0);

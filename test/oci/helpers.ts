@@ -9,13 +9,13 @@ import {
   Signal,
   SupplementalGroupsPolicy,
   type ContainerConfig,
-  type LinuxContainerResources,
   type LinuxContainerSecurityContext,
   type LinuxSandboxSecurityContext,
   type Mount,
   type PodSandboxConfig,
 } from '../../src/proto/cri.js';
 import { knownCapabilities } from '../../src/oci/spec/capabilities.js';
+import { unlimitedResources } from '../../src/cgroups/pod_cgroup.js';
 import type { ContainerSpecInput } from '../../src/oci/spec/container.js';
 import type { DeviceInfo, HostDevice } from '../../src/oci/spec/devices.js';
 import type { RpcError } from '../../src/server/rpc.js';
@@ -62,21 +62,8 @@ export function podSecurityContext(over: Partial<LinuxSandboxSecurityContext> = 
   };
 }
 
-export function resources(over: Partial<LinuxContainerResources> = {}): LinuxContainerResources {
-  return {
-    cpuPeriod: 0,
-    cpuQuota: 0,
-    cpuShares: 0,
-    memoryLimitInBytes: 0,
-    oomScoreAdj: 0,
-    cpusetCpus: '',
-    cpusetMems: '',
-    hugepageLimits: [],
-    unified: {},
-    memorySwapLimitInBytes: 0,
-    ...over,
-  };
-}
+/** A complete LinuxContainerResources: `over` and proto3 defaults elsewhere. */
+export const resources = unlimitedResources;
 
 export function mount(over: Partial<Mount> = {}): Mount {
   return {

@@ -49,16 +49,25 @@ describe('user resolution', () => {
   });
 
   it('no user anywhere is root with root\'s groups', async () => {
-    assert.deepEqual(await resolve(''), { uid: 0, gid: 0, additionalGids: [], home: '/root', name: 'root' });
+    assert.deepEqual(await resolve(''), { uid: 0, gid: 0, additionalGids: [0], home: '/root', name: 'root' });
   });
 
   it('image User by name: uid, primary gid, home and /etc/group memberships', async () => {
-    assert.deepEqual(await resolve('app'), { uid: 1000, gid: 1000, additionalGids: [33, 44, 29], home: '/home/app', name: 'app' });
+    assert.deepEqual(await resolve('app'), { uid: 1000, gid: 1000, additionalGids: [1000, 33, 44, 29], home: '/home/app', name: 'app' });
   });
 
   it('image User numeric: known uid takes passwd\'s gid, unknown uid gets gid 0', async () => {
-    assert.deepEqual(await resolve('33'), { uid: 33, gid: 33, additionalGids: [44, 29], home: '/var/www', name: 'web' });
-    assert.deepEqual(await resolve('4242'), { uid: 4242, gid: 0, additionalGids: [], home: '/' });
+    assert.deepEqual(await resolve('33'), { uid: 33, gid: 33, additionalGids: [33, 44, 29], home: '/var/www', name: 'web' });
+    assert.deepEqual(await resolve('4242'), { uid: 4242, gid: 0, additionalGids: [0], home: '/' });
+  });
+
+  it('the primary gid leads the supplementary groups, though /etc/group lists no members for it', async () => {
+    // app's own group (1000) names no members; containerd and CRI-O still add it.
+    assert.deepEqual((await resolve('', { runAsUsername: 'app' })).additionalGids, [1000, 33, 44, 29]);
+    // run_as_group is the primary gid then, and the passwd gid is not added.
+    assert.deepEqual((await resolve('', { runAsUsername: 'app', runAsGroup: { value: 3000 } })).additionalGids, [3000, 33, 44, 29]);
+    // Listed once when it is also a membership or a supplemental group.
+    assert.deepEqual((await resolve('app:video', { supplementalGroups: [44] })).additionalGids, [44, 33, 29]);
   });
 
   it('image User name:group and uid:gid', async () => {
@@ -82,7 +91,7 @@ describe('user resolution', () => {
   });
 
   it('numeric users work in an image without /etc/passwd', async () => {
-    assert.deepEqual(await resolve('65534:65534', {}, bare.dir), { uid: 65534, gid: 65534, additionalGids: [], home: '/' });
+    assert.deepEqual(await resolve('65534:65534', {}, bare.dir), { uid: 65534, gid: 65534, additionalGids: [65534], home: '/' });
   });
 
   it('run_as_user and run_as_username replace the image User', async () => {
@@ -107,9 +116,9 @@ describe('user resolution', () => {
 
   it('supplemental_groups are added and deduplicated; Strict leaves out /etc/group', async () => {
     const merged = await resolve('app', { supplementalGroups: [44, 5000, 5000] });
-    assert.deepEqual(merged.additionalGids, [33, 44, 29, 5000]);
+    assert.deepEqual(merged.additionalGids, [1000, 33, 44, 29, 5000]);
     const strict = await resolve('app', { supplementalGroups: [5000], supplementalGroupsPolicy: SupplementalGroupsPolicy.Strict });
-    assert.deepEqual(strict.additionalGids, [5000]);
+    assert.deepEqual(strict.additionalGids, [1000, 5000]);
   });
 
   it('ids out of range are INVALID_ARGUMENT with the field', async () => {
@@ -133,8 +142,8 @@ describe('user resolution', () => {
     const result = await buildContainerSpec(
       baseInput(root.dir, { config: containerConfig({ command: ['/x'] }, { runAsUsername: 'app', supplementalGroups: [7] }) }),
     );
-    assert.deepEqual(result.spec.process.user, { uid: 1000, gid: 1000, additionalGids: [33, 44, 29, 7] });
-    assert.deepEqual(result.user, { uid: 1000, gid: 1000, additionalGids: [33, 44, 29, 7] });
+    assert.deepEqual(result.spec.process.user, { uid: 1000, gid: 1000, additionalGids: [1000, 33, 44, 29, 7] });
+    assert.deepEqual(result.user, { uid: 1000, gid: 1000, additionalGids: [1000, 33, 44, 29, 7] });
     assert.ok(result.spec.process.env.includes('HOME=/home/app'));
   });
 });

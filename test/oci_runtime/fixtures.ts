@@ -18,14 +18,8 @@ import type { OciSpec } from '../../src/oci/spec/types.js';
 import type { ResolvedRuntimeHandler } from '../../src/oci/runtime_handlers.js';
 import { ExitWatcher } from '../../src/oci/runtime/exit_watcher.js';
 import { OciRuntime } from '../../src/oci/runtime/oci_runtime.js';
-import { isStaticElf, securityContext } from '../oci/helpers.js';
-import {
-  Signal,
-  SupplementalGroupsPolicy,
-  type ContainerConfig,
-  type LinuxContainerResources,
-  type PodSandboxConfig,
-} from '../../src/proto/cri.js';
+import { containerConfig as criContainerConfig, isStaticElf, podSecurityContext, sandboxConfig, securityContext } from '../oci/helpers.js';
+import type { ContainerConfig, LinuxContainerResources, PodSandboxConfig } from '../../src/proto/cri.js';
 
 const run = promisify(execFile);
 
@@ -117,78 +111,23 @@ export function newRuntime(work: Work, name: 'runc' | 'crun' = 'runc', exitWatch
   });
 }
 
-export function criResources(over: Partial<LinuxContainerResources> = {}): LinuxContainerResources {
-  return {
-    cpuPeriod: 0,
-    cpuQuota: 0,
-    cpuShares: 0,
-    memoryLimitInBytes: 0,
-    oomScoreAdj: 0,
-    cpusetCpus: '',
-    cpusetMems: '',
-    hugepageLimits: [],
-    unified: {},
-    memorySwapLimitInBytes: 0,
-    ...over,
-  };
-}
-
 function containerConfig(name: string, command: string[], resources: LinuxContainerResources | null, tty: boolean): ContainerConfig {
-  return {
+  return criContainerConfig({
     metadata: { name, attempt: 0 },
     image: { image: 'sha256:busybox', annotations: {}, userSpecifiedImage: 'busybox:test', runtimeHandler: '', imageRef: '' },
     command,
-    args: [],
-    workingDir: '',
-    envs: [],
-    mounts: [],
-    devices: [],
-    labels: {},
-    annotations: {},
-    logPath: '',
-    stdin: false,
-    stdinOnce: false,
     tty,
-    linux: {
-      resources,
-      securityContext: securityContext(),
-    },
-    windows: null,
-    CDIDevices: [],
-    stopSignal: Signal.RUNTIME_DEFAULT,
-  };
+    linux: { resources, securityContext: securityContext() },
+  });
 }
 
 function podConfig(cgroupParent: string): PodSandboxConfig {
-  return {
+  return sandboxConfig({
     metadata: { name: 'rtpod', uid: 'rtpod-uid', namespace: 'default', attempt: 0 },
     hostname: 'rtpod',
     logDirectory: '',
-    dnsConfig: null,
-    portMappings: [],
-    labels: {},
-    annotations: {},
-    linux: {
-      cgroupParent,
-      securityContext: {
-        namespaceOptions: null,
-        selinuxOptions: null,
-        runAsUser: null,
-        runAsGroup: null,
-        readonlyRootfs: false,
-        supplementalGroups: [],
-        supplementalGroupsPolicy: SupplementalGroupsPolicy.Merge,
-        privileged: false,
-        seccomp: null,
-        apparmor: null,
-        seccompProfilePath: '',
-      },
-      sysctls: {},
-      overhead: null,
-      resources: null,
-    },
-    windows: null,
-  };
+    linux: { cgroupParent, securityContext: podSecurityContext(), sysctls: {}, overhead: null, resources: null },
+  });
 }
 
 export interface Bundle {

@@ -17,7 +17,6 @@ import {
   cleanupWork,
   conmonsFor,
   createFrom,
-  criResources,
   hostProblem,
   makeBundle,
   makeWork,
@@ -26,6 +25,7 @@ import {
   type Bundle,
   type Work,
 } from './fixtures.js';
+import { resources } from '../oci/helpers.js';
 
 const skip = await hostProblem();
 const MiB = 1024 * 1024;
@@ -240,7 +240,7 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
   });
 
   it('update: new cpu shares and memory limit reach the cgroup', async () => {
-    const b = await bundle('sleep 1000', { resources: criResources({ cpuShares: 512, memoryLimitInBytes: 64 * MiB }) });
+    const b = await bundle('sleep 1000', { resources: resources({ cpuShares: 512, memoryLimitInBytes: 64 * MiB }) });
     await createFrom(rt, b);
     await rt.start(b.id);
     const memFile = `${cgroupV1Dir('memory', b.spec)}/memory.limit_in_bytes`;
@@ -258,7 +258,7 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
 
   it('an OOM kill is reported as such', async (t) => {
     const b = await bundle('x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done', {
-      resources: criResources({ memoryLimitInBytes: 32 * MiB }),
+      resources: resources({ memoryLimitInBytes: 32 * MiB }),
     });
     const exited = exitEvent(b.id, 60_000);
     await createFrom(rt, b);

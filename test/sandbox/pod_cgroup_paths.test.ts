@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { parseCgroupMounts, unifiedHierarchy, v1Hierarchy } from '../../src/cgroups/hierarchies.js';
 import { childSlice, containerCgroupDir, podCgroup, sliceDir } from '../../src/cgroups/paths.js';
-import { applyPodResources, cpuWeight, createPodCgroup, podResources } from '../../src/cgroups/pod_cgroup.js';
+import { applyPodResources, cpuWeight, createPodCgroup, podResources, unlimitedResources } from '../../src/cgroups/pod_cgroup.js';
 import { cgroupsPath } from '../../src/oci/spec/resources.js';
 
 const id = 'ab12'.repeat(16);
@@ -96,7 +96,7 @@ describe('cgroup hierarchies from mountinfo', () => {
 });
 
 describe('pod resources', () => {
-  const none = { cpuPeriod: 0, cpuQuota: 0, cpuShares: 0, memoryLimitInBytes: 0, oomScoreAdj: 0, cpusetCpus: '', cpusetMems: '', hugepageLimits: [], unified: {}, memorySwapLimitInBytes: 0 };
+  const none = unlimitedResources();
 
   it('adds the overhead to the containers\' sum; unbounded stays unbounded', () => {
     assert.equal(podResources(null, null), undefined);

@@ -7,26 +7,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { pushImage } from '../helpers/image_builder.js';
-import { restartImageDaemon, startImageDaemon, type ImageDaemon } from '../helpers/image_daemon.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import type { TarEntry } from '../helpers/tar_writer.js';
+import type { ImageDaemon } from '../helpers/image_daemon.js';
+import * as runtime from '../helpers/runtime_daemon.js';
 
 const run = promisify(execFile);
 const exists = (p: string) => stat(p).then(() => true, () => false);
 const POD = 0;
 const CONTAINER = 1;
-
-async function busyboxLayer(): Promise<TarEntry[]> {
-  const binary = await readFile('/bin/busybox');
-  const applets = ['sh', 'sleep', 'cat', 'ls', 'ps'];
-  return [
-    { name: 'bin/', type: 'dir' },
-    { name: 'bin/busybox', data: binary, mode: 0o755 },
-    ...applets.map((a): TarEntry => ({ name: `bin/${a}`, type: 'symlink', linkname: 'busybox' })),
-    { name: 'tmp/', type: 'dir', mode: 0o1777 },
-  ];
-}
 
 /** The v1 hierarchies (and the hybrid unified tree) mounted on this host. */
 async function hierarchies(): Promise<string[]> {
@@ -47,13 +34,10 @@ function alive(pid: number): boolean {
 }
 
 describe('pod cgroups and the infra process', () => {
-  let registry: TestRegistry;
+  let fx: runtime.RuntimeDaemon;
   let daemon: ImageDaemon;
-  let image: string;
   let mounts: string[];
-  const bridge = `skf${process.pid % 10000}`;
   const testParent = `/skiff-itest-${process.pid}`;
-  const podIds: string[] = [];
 
   const runtimeRoot = () => join(daemon.dir, 'run', 'runtimes', 'runc');
   const runcState = async (id: string): Promise<{ status: string; pid: number } | undefined> =>
@@ -64,33 +48,14 @@ describe('pod cgroups and the infra process', () => {
   const info = async (id: string) => JSON.parse((await daemon.client.runtime.PodSandboxStatus!({ podSandboxId: id, verbose: true })).info.info);
   const podState = async (id: string): Promise<number> => (await daemon.client.runtime.PodSandboxStatus!({ podSandboxId: id })).status.state;
 
-  const podConfig = (name: string, linux: Record<string, unknown> = {}) => ({
-    metadata: { name, namespace: 'infra-ns', uid: `uid-${name}-${process.pid}`, attempt: 0 },
-    hostname: name,
-    logDirectory: join(daemon.dir, 'logs', name),
-    labels: { suite: 'pod-infra' },
-    linux,
-  });
+  const podConfig = (name: string, linux: Record<string, unknown> = {}) => runtime.podConfig(fx, name, {}, linux);
   const sharedPid = (extra: Record<string, unknown> = {}) => ({ securityContext: { namespaceOptions: { network: POD, ipc: POD, pid: POD } }, ...extra });
-  const ctrConfig = (name: string, command: string[], pid: number) => ({
-    metadata: { name, attempt: 0 },
-    image: { image },
-    command,
-    logPath: `${name}.log`,
-    linux: { securityContext: { namespaceOptions: { network: POD, ipc: POD, pid } } },
-  });
+  const ctrConfig = (name: string, command: string[], pid: number) =>
+    runtime.containerConfig(fx, name, command, { logPath: `${name}.log`, linux: { securityContext: { namespaceOptions: { network: POD, ipc: POD, pid } } } });
 
-  async function startContainer(podId: string, sandboxConfig: object, config: ReturnType<typeof ctrConfig>): Promise<string> {
-    const { containerId } = await daemon.client.runtime.CreateContainer!({ podSandboxId: podId, config, sandboxConfig });
-    await daemon.client.runtime.StartContainer!({ containerId });
-    return containerId;
-  }
-
-  async function runPod(config: ReturnType<typeof podConfig>): Promise<string> {
-    const { podSandboxId } = await daemon.client.runtime.RunPodSandbox!({ config });
-    podIds.push(podSandboxId);
-    return podSandboxId;
-  }
+  const startContainer = (podId: string, sandboxConfig: Record<string, any>, config: Record<string, any>): Promise<string> =>
+    runtime.startContainer(fx, { id: podId, config: sandboxConfig }, config);
+  const runPod = async (config: Record<string, any>): Promise<string> => (await runtime.runPod(fx, config)).id;
 
   async function waitForLog(path: string, pattern: RegExp): Promise<string> {
     for (let i = 0; i < 100; i++) {
@@ -103,31 +68,13 @@ describe('pod cgroups and the infra process', () => {
 
   before(async () => {
     mounts = await hierarchies();
-    registry = await startRegistry();
-    await pushImage(registry, 'test/busybox-infra', 'v1', { layers: [await busyboxLayer()], config: { Env: ['PATH=/bin'], Cmd: ['sh'] } });
-    image = `${registry.host}/test/busybox-infra:v1`;
-    daemon = await startImageDaemon({ insecure: [registry.host], extraArgs: ['--cni-plugin-dir', '/usr/lib/cni'] });
-    await writeFile(
-      join(daemon.dir, 'cni', '10-test.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: 'skiff-infra-test',
-        plugins: [{ type: 'bridge', bridge, isGateway: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.231.23.0/24' }]], dataDir: join(daemon.dir, 'ipam') } }],
-      }),
-    );
-    await daemon.client.image.PullImage!({ image: { image } });
+    // Its own subnet: exec_sync's 10.231.23.0/24 may be up at the same time on a shared host.
+    fx = await runtime.startRuntimeDaemon({ suite: 'pod-infra', bridge: `skf${process.pid % 10000}`, subnet: '10.231.27.0/24' });
+    daemon = fx.daemon;
   });
 
   after(async () => {
-    if (daemon) {
-      for (const id of podIds) {
-        await daemon.client.runtime.StopPodSandbox!({ podSandboxId: id }).catch(() => undefined);
-        await daemon.client.runtime.RemovePodSandbox!({ podSandboxId: id }).catch(() => undefined);
-      }
-      await daemon.cleanup();
-    }
-    await registry?.stop();
-    await run('ip', ['link', 'del', bridge]).catch(() => undefined);
+    await fx?.cleanup();
     // The test's own parents, deepest first, in every hierarchy.
     for (const m of mounts ?? []) {
       for (const dir of [`${testParent}/fail`, `${testParent}/made/burstable`, `${testParent}/made`, `${testParent}/kubelet/podK`, `${testParent}/kubelet`, testParent]) {
@@ -257,7 +204,8 @@ describe('pod cgroups and the infra process', () => {
     await exited;
     process.kill(lostPid, 'SIGKILL');
     await sleep(1000);
-    daemon = await restartImageDaemon(daemon, ['--cni-plugin-dir', '/usr/lib/cni']);
+    await fx.restartDaemon();
+    daemon = fx.daemon;
     assert.equal(await podState(keep), 0, 'pod with a live infra is ready');
     assert.equal(await podState(lost), 1, 'pod whose infra died is not ready');
     assert.equal(alive(keepPid), true);

@@ -5,25 +5,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { status } from '@grpc/grpc-js';
+import { cniPluginDir, removeBridge, writeBridgeNetwork } from '../helpers/cni_bridge.js';
 import { scratchDir, startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 
 const run = promisify(execFile);
 const exists = (p: string) => stat(p).then(() => true, () => false);
-
-/** A test-only bridge network: its own bridge name, subnet and IPAM store. */
-async function writeBridgeConflist(cniDir: string, ipamDir: string, bridge: string, subnet: string): Promise<void> {
-  await writeFile(
-    join(cniDir, '10-test.conflist'),
-    JSON.stringify({
-      cniVersion: '1.0.0',
-      name: 'skiff-test',
-      plugins: [
-        { type: 'bridge', bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet }]], dataDir: ipamDir } },
-        { type: 'portmap', capabilities: { portMappings: true }, snat: true },
-      ],
-    }),
-  );
-}
 
 const podConfig = (name: string, extra: Record<string, unknown> = {}) => ({
   metadata: { name, namespace: 'test-ns', uid: `uid-${name}`, attempt: 0 },
@@ -38,15 +24,17 @@ describe('pod sandboxes with real CNI, pinned namespaces and pod files', () => {
   let scratch: Awaited<ReturnType<typeof scratchDir>>;
   const bridge = `skp${process.pid % 10000}`;
   const ipamDir = () => join(scratch.dir, 'ipam');
+  /** The network's name, which names its IPAM store. */
+  const network = `skiff-${bridge}`;
 
   before(async () => {
     scratch = await scratchDir('skiff-pods-');
-    daemon = await startDaemon(scratch.dir, ['--cni-plugin-dir', '/usr/lib/cni']);
-    await writeBridgeConflist(join(scratch.dir, 'cni'), ipamDir(), bridge, '10.231.7.0/24');
+    daemon = await startDaemon(scratch.dir, ['--cni-plugin-dir', cniPluginDir]);
+    await writeBridgeNetwork(join(scratch.dir, 'cni'), ipamDir(), bridge, '10.231.7.0/24', { portmap: true });
   });
   after(async () => {
     await daemon?.stop();
-    await run('ip', ['link', 'del', bridge]).catch(() => undefined);
+    await removeBridge(bridge);
     await scratch?.cleanup();
   });
 
@@ -93,11 +81,11 @@ describe('pod sandboxes with real CNI, pinned namespaces and pod files', () => {
     const { podSandboxId: id } = await daemon.client.runtime.RunPodSandbox!({ config: podConfig('gamma') });
     const ip = (await daemon.client.runtime.PodSandboxStatus!({ podSandboxId: id })).status.network.ip;
     const info = await verboseInfo(id);
-    assert.ok(await exists(join(ipamDir(), 'skiff-test', ip)));
+    assert.ok(await exists(join(ipamDir(), network, ip)));
 
     await daemon.client.runtime.StopPodSandbox!({ podSandboxId: id });
     await daemon.client.runtime.StopPodSandbox!({ podSandboxId: id });
-    assert.equal(await exists(join(ipamDir(), 'skiff-test', ip)), false, 'IP released');
+    assert.equal(await exists(join(ipamDir(), network, ip)), false, 'IP released');
     assert.equal((await daemon.client.runtime.PodSandboxStatus!({ podSandboxId: id })).status.state, 1);
 
     await daemon.client.runtime.RemovePodSandbox!({ podSandboxId: id });
@@ -175,7 +163,7 @@ describe('pod sandboxes with real CNI, pinned namespaces and pod files', () => {
 
   it('a CNI failure undoes every step', async () => {
     const scratch2 = await scratchDir('skiff-pods-fail-');
-    const daemon2 = await startDaemon(scratch2.dir, ['--cni-plugin-dir', '/usr/lib/cni']);
+    const daemon2 = await startDaemon(scratch2.dir, ['--cni-plugin-dir', cniPluginDir]);
     try {
       // The bridge plugin gets as far as its IPAM call, which fails on the bad subnet.
       const brokenIpam = { type: 'host-local', ranges: [[{ subnet: '10.231.8.0/33' }]], dataDir: join(scratch2.dir, 'ipam') };
@@ -200,14 +188,14 @@ describe('pod sandboxes with real CNI, pinned namespaces and pod files', () => {
     daemon.client.close();
     daemon.proc.kill('SIGKILL');
     await exited;
-    daemon = await startDaemon(scratch.dir, ['--cni-plugin-dir', '/usr/lib/cni']);
+    daemon = await startDaemon(scratch.dir, ['--cni-plugin-dir', cniPluginDir]);
     const podStatus = (await daemon.client.runtime.PodSandboxStatus!({ podSandboxId: id })).status;
     assert.equal(podStatus.state, 0);
     assert.equal(podStatus.network.ip, ip);
     // The name stays reserved across the restart.
     await assert.rejects(daemon.client.runtime.RunPodSandbox!({ config: podConfig('survivor', { labels: { changed: 'yes' } }) }), { code: status.ALREADY_EXISTS });
     await daemon.client.runtime.StopPodSandbox!({ podSandboxId: id });
-    assert.equal(await exists(join(ipamDir(), 'skiff-test', ip)), false, 'DEL after restart released the IP');
+    assert.equal(await exists(join(ipamDir(), network, ip)), false, 'DEL after restart released the IP');
     await daemon.client.runtime.RemovePodSandbox!({ podSandboxId: id });
   });
 });

@@ -1,23 +1,15 @@
 // GetContainerEvents against real containers (runc under conmon, CNI bridge,
 // busybox from a real registry), and the bound on a slow reader's queue.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { status } from '@grpc/grpc-js';
 import { ContainerEventType, ContainerState, PodSandboxState, RuntimeServiceName } from '../../src/proto/cri.js';
 import { containerEventHandlers, subscriberQueueLimit } from '../../src/server/container_events.js';
 import type { ServerContext } from '../../src/server/rpc.js';
 import { LifecycleEvents } from '../../src/state/events.js';
-import { pushImage } from '../helpers/image_builder.js';
-import { startImageDaemon, type ImageDaemon } from '../helpers/image_daemon.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import type { TarEntry } from '../helpers/tar_writer.js';
-
-const run = promisify(execFile);
+import type { ImageDaemon } from '../helpers/image_daemon.js';
+import { containerConfig, podConfig, startRuntimeDaemon, type RuntimeDaemon } from '../helpers/runtime_daemon.js';
 
 interface Event {
   containerId: string;
@@ -27,54 +19,18 @@ interface Event {
   containersStatuses: { id: string; state: number; exitCode: number }[];
 }
 
-async function busyboxLayer(): Promise<TarEntry[]> {
-  const binary = await readFile('/bin/busybox');
-  return [
-    { name: 'bin/', type: 'dir' },
-    { name: 'bin/busybox', data: binary, mode: 0o755 },
-    ...['sh', 'sleep', 'true'].map((a): TarEntry => ({ name: `bin/${a}`, type: 'symlink', linkname: 'busybox' })),
-    { name: 'etc/', type: 'dir' },
-    { name: 'etc/passwd', data: 'root:x:0:0:root:/root:/bin/sh\n' },
-  ];
-}
-
 describe('GetContainerEvents on real containers', () => {
-  let registry: TestRegistry;
+  let fx: RuntimeDaemon;
   let daemon: ImageDaemon;
-  let image: string;
-  const bridge = `ske${process.pid % 10000}`;
   const pods: string[] = [];
   const rt = () => daemon.client.runtime;
 
-  const podConfig = (name: string) => ({
-    metadata: { name, namespace: 'events-ns', uid: `uid-${name}-${process.pid}`, attempt: 0 },
-    hostname: name,
-    logDirectory: '',
-    labels: { suite: 'events' },
-  });
-
   before(async () => {
-    registry = await startRegistry();
-    await pushImage(registry, 'test/busybox', 'events', { layers: [await busyboxLayer()], config: { Env: ['PATH=/bin'] } });
-    image = `${registry.host}/test/busybox:events`;
-    daemon = await startImageDaemon({ insecure: [registry.host], extraArgs: ['--cni-plugin-dir', '/usr/lib/cni'] });
-    await writeFile(
-      join(daemon.dir, 'cni', '10-test.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: 'skiff-events-test',
-        plugins: [{ type: 'bridge', bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.231.42.0/24' }]], dataDir: join(daemon.dir, 'ipam') } }],
-      }),
-    );
-    await daemon.client.image.PullImage!({ image: { image } });
+    fx = await startRuntimeDaemon({ suite: 'events', bridge: `skv${process.pid % 10000}`, subnet: '10.231.42.0/24' });
+    daemon = fx.daemon;
   });
   after(async () => {
-    if (daemon) {
-      for (const id of pods) await rt().RemovePodSandbox!({ podSandboxId: id }).catch(() => undefined);
-      await daemon.cleanup();
-    }
-    await registry?.stop();
-    await run('ip', ['link', 'del', bridge]).catch(() => undefined);
+    await fx?.cleanup();
   });
 
   /** Subscribes; `next(match)` waits for the next event that matches, skipping none silently. */
@@ -99,20 +55,21 @@ describe('GetContainerEvents on real containers', () => {
   it('pod and container lifecycle: the events in order, each with the pod and container states', async () => {
     const events = subscribe();
     try {
-      const podId = (await rt().RunPodSandbox!({ config: podConfig('ev-pod') })).podSandboxId;
+      const pod = podConfig(fx, 'ev-pod');
+      const podId = (await rt().RunPodSandbox!({ config: pod })).podSandboxId;
       pods.push(podId);
       const podCreated = await events.next();
       assert.equal(podCreated.containerId, podId);
       assert.equal(podCreated.containerEventType, ContainerEventType.CONTAINER_CREATED_EVENT);
-      assert.equal(podCreated.podSandboxStatus?.metadata.uid, `uid-ev-pod-${process.pid}`);
+      assert.equal(podCreated.podSandboxStatus?.metadata.uid, pod.metadata.uid);
       const podStarted = await events.next();
       assert.equal(podStarted.containerEventType, ContainerEventType.CONTAINER_STARTED_EVENT);
       assert.equal(podStarted.podSandboxStatus?.state, PodSandboxState.SANDBOX_READY);
 
       const { containerId } = await rt().CreateContainer!({
         podSandboxId: podId,
-        config: { metadata: { name: 'sleeper', attempt: 0 }, image: { image }, command: ['sleep', '1000'] },
-        sandboxConfig: podConfig('ev-pod'),
+        config: containerConfig(fx, 'sleeper', ['sleep', '1000']),
+        sandboxConfig: pod,
       });
       await rt().StartContainer!({ containerId });
       await rt().StopContainer!({ containerId, timeout: 0 });
@@ -148,7 +105,7 @@ describe('GetContainerEvents on real containers', () => {
       assert.equal(podDeleted.containerId, podId);
       // The kubelet drops the pod from its cache on this event, so it must still name the pod.
       assert.equal(podDeleted.podSandboxStatus?.id, podId);
-      assert.equal(podDeleted.podSandboxStatus?.metadata.uid, `uid-ev-pod-${process.pid}`);
+      assert.equal(podDeleted.podSandboxStatus?.metadata.uid, pod.metadata.uid);
       await sleep(200);
       assert.equal(events.received.length, 8, 'no further events');
     } finally {
@@ -157,12 +114,13 @@ describe('GetContainerEvents on real containers', () => {
   });
 
   it('a container that exits by itself is reported STOPPED with its exit code; two subscribers both see it', async () => {
-    const podId = (await rt().RunPodSandbox!({ config: podConfig('ev-exit') })).podSandboxId;
+    const pod = podConfig(fx, 'ev-exit');
+    const podId = (await rt().RunPodSandbox!({ config: pod })).podSandboxId;
     pods.push(podId);
     const { containerId } = await rt().CreateContainer!({
       podSandboxId: podId,
-      config: { metadata: { name: 'quitter', attempt: 0 }, image: { image }, command: ['sh', '-c', 'sleep 0.5; exit 3'] },
-      sandboxConfig: podConfig('ev-exit'),
+      config: containerConfig(fx, 'quitter', ['sh', '-c', 'sleep 0.5; exit 3']),
+      sandboxConfig: pod,
     });
     const a = subscribe();
     const b = subscribe();

@@ -1,104 +1,53 @@
 // Container and pod stats, and the Stream* lists, against real containers:
 // runc under conmon, a CNI bridge, a busybox image from a real registry.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { status } from '@grpc/grpc-js';
 import { DaemonClient } from '../../src/cli/daemon_client.js';
 import { RuntimeServiceName } from '../../src/proto/cri.js';
-import { pushImage } from '../helpers/image_builder.js';
-import { startImageDaemon, type ImageDaemon } from '../helpers/image_daemon.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import type { TarEntry } from '../helpers/tar_writer.js';
+import type { ImageDaemon } from '../helpers/image_daemon.js';
+import { containerConfig, podConfig, startRuntimeDaemon, type RuntimeDaemon } from '../helpers/runtime_daemon.js';
 
-const run = promisify(execFile);
 const MiB = 1024 * 1024;
 
-async function busyboxLayer(): Promise<TarEntry[]> {
-  const binary = await readFile('/bin/busybox');
-  const applets = ['sh', 'dd', 'sleep', 'cat', 'true'];
-  return [
-    { name: 'bin/', type: 'dir' },
-    { name: 'bin/busybox', data: binary, mode: 0o755 },
-    ...applets.map((a): TarEntry => ({ name: `bin/${a}`, type: 'symlink', linkname: 'busybox' })),
-    { name: 'etc/', type: 'dir' },
-    { name: 'etc/passwd', data: 'root:x:0:0:root:/root:/bin/sh\n' },
-    { name: 'etc/group', data: 'root:x:0:\n' },
-    { name: 'tmp/', type: 'dir', mode: 0o1777 },
-  ];
-}
-
 describe('ContainerStats, PodSandboxStats and their lists on real containers', () => {
-  let registry: TestRegistry;
+  let fx: RuntimeDaemon;
   let daemon: ImageDaemon;
-  let image: string;
   let podId: string;
   let otherPodId: string;
   let burner: string;
   let writer: string;
-  const bridge = `sks${process.pid % 10000}`;
   const rt = () => daemon.client.runtime;
 
-  const podConfig = (name: string) => ({
-    metadata: { name, namespace: 'stats-ns', uid: `uid-${name}-${process.pid}`, attempt: 0 },
-    hostname: name,
-    logDirectory: '',
-    labels: { suite: 'stats', pod: name },
-  });
-  const ctrConfig = (name: string, command: string[], extra: Record<string, unknown> = {}) => ({
-    metadata: { name, attempt: 0 },
-    image: { image },
-    command,
-    labels: { ctr: name },
-    ...extra,
-  });
-
   before(async () => {
-    registry = await startRegistry();
-    await pushImage(registry, 'test/busybox', 'stats', { layers: [await busyboxLayer()], config: { Env: ['PATH=/bin'], Cmd: ['sh'] } });
-    image = `${registry.host}/test/busybox:stats`;
-    daemon = await startImageDaemon({ insecure: [registry.host], extraArgs: ['--cni-plugin-dir', '/usr/lib/cni'] });
-    await writeFile(
-      join(daemon.dir, 'cni', '10-test.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: 'skiff-stats-test',
-        plugins: [{ type: 'bridge', bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.231.41.0/24' }]], dataDir: join(daemon.dir, 'ipam') } }],
-      }),
-    );
-    await daemon.client.image.PullImage!({ image: { image } });
-    podId = (await rt().RunPodSandbox!({ config: podConfig('stats-pod') })).podSandboxId;
-    otherPodId = (await rt().RunPodSandbox!({ config: podConfig('stats-other') })).podSandboxId;
+    fx = await startRuntimeDaemon({ suite: 'stats', bridge: `sks${process.pid % 10000}`, subnet: '10.231.41.0/24' });
+    daemon = fx.daemon;
+    const pod = podConfig(fx, 'stats-pod');
+    podId = (await rt().RunPodSandbox!({ config: pod })).podSandboxId;
+    otherPodId = (await rt().RunPodSandbox!({ config: podConfig(fx, 'stats-other') })).podSandboxId;
     // A memory/CPU burner held to a fifth of a core (the machine is shared) and 64 MiB.
     burner = (
       await rt().CreateContainer!({
         podSandboxId: podId,
-        config: ctrConfig('burner', ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=16M'], {
+        config: containerConfig(fx, 'burner', ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=16M'], {
           linux: { resources: { memoryLimitInBytes: 64 * MiB, cpuPeriod: 100000, cpuQuota: 20000 } },
         }),
-        sandboxConfig: podConfig('stats-pod'),
+        sandboxConfig: pod,
       })
     ).containerId;
     writer = (
       await rt().CreateContainer!({
         podSandboxId: podId,
-        config: ctrConfig('writer', ['sh', '-c', 'dd if=/dev/zero of=/tmp/blob bs=1M count=8 && exec sleep 1000']),
-        sandboxConfig: podConfig('stats-pod'),
+        config: containerConfig(fx, 'writer', ['sh', '-c', 'dd if=/dev/zero of=/tmp/blob bs=1M count=8 && exec sleep 1000']),
+        sandboxConfig: pod,
       })
     ).containerId;
   });
   after(async () => {
-    if (daemon) {
-      for (const id of [podId, otherPodId]) if (id) await rt().RemovePodSandbox!({ podSandboxId: id }).catch(() => undefined);
-      await daemon.cleanup();
-    }
-    await registry?.stop();
-    await run('ip', ['link', 'del', bridge]).catch(() => undefined);
+    await fx?.cleanup();
   });
 
   it('the writable layer grows when the container writes a file (measured from CREATED)', async () => {
@@ -212,7 +161,7 @@ describe('ContainerStats, PodSandboxStats and their lists on real containers', (
     try {
       for (let i = 0; i < 4; i++) {
         const config = {
-          ...podConfig(`stats-big-${i}`),
+          ...podConfig(fx, `stats-big-${i}`),
           labels: { suite: 'stats-big' },
           annotations: { blob: big },
           linux: { securityContext: { namespaceOptions: { network: 2 } } },

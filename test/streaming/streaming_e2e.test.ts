@@ -4,52 +4,40 @@
 // bridge, a busybox image from a real registry) run the commands and serve
 // the forwarded port.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import { startImageDaemon, type ImageDaemon } from '../helpers/image_daemon.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import type { ImageDaemon } from '../helpers/image_daemon.js';
+import { startContainer, startRuntimeDaemon, type RuntimeDaemon } from '../helpers/runtime_daemon.js';
 import { spdyUpgrade, type SpdyClient } from '../helpers/spdy_client.js';
 import { wsConnect } from '../helpers/ws_client.js';
-import { cniPluginDir, containerConfig, execProblem, podConfig, pushBusybox, removeBridge, writeBridgeNetwork } from '../exec/fixtures.js';
+import { containerConfig, execProblem, podConfig } from '../exec/fixtures.js';
 
 const problem = await execProblem();
 const remoteCommand = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v3.channel.k8s.io', 'v2.channel.k8s.io', 'channel.k8s.io'];
 
 describe('streaming through the daemon with real containers', { skip: problem || false }, () => {
-  let registry: TestRegistry;
+  let fx: RuntimeDaemon;
   let daemon: ImageDaemon;
   let image: string;
   let podId: string;
   let pod: Record<string, any>;
   let sleeper: string;
   const clients: SpdyClient[] = [];
-  const bridge = `skw${process.pid % 10000}`;
 
   before(async () => {
-    registry = await startRegistry();
-    image = await pushBusybox(registry, 'streaming/busybox');
-    daemon = await startImageDaemon({ insecure: [registry.host], extraArgs: ['--cni-plugin-dir', cniPluginDir] });
-    await writeBridgeNetwork(join(daemon.dir, 'cni'), join(daemon.dir, 'ipam'), bridge, '10.231.57.0/24');
-    await daemon.client.image.PullImage!({ image: { image } });
-    pod = podConfig('streaming', join(daemon.dir, 'pod-logs'));
+    fx = await startRuntimeDaemon({ suite: 'streaming', bridge: `skw${process.pid % 10000}`, subnet: '10.231.57.0/24' });
+    ({ daemon, image } = fx);
+    pod = podConfig('streaming', fx.logDir);
     podId = (await daemon.client.runtime.RunPodSandbox!({ config: pod })).podSandboxId;
     sleeper = await runningContainer('sleeper', ['sleep', '1000']);
   });
   after(async () => {
     for (const c of clients) c.close();
-    if (daemon) {
-      await daemon.client.runtime.RemovePodSandbox!({ podSandboxId: podId }).catch(() => undefined);
-      await daemon.cleanup();
-    }
-    await registry?.stop();
-    await removeBridge(bridge);
+    await fx?.cleanup();
   });
 
-  async function runningContainer(name: string, command: string[], extra: Record<string, unknown> = {}): Promise<string> {
-    const { containerId } = await daemon.client.runtime.CreateContainer!({ podSandboxId: podId, config: containerConfig(image, name, command, extra), sandboxConfig: pod });
-    await daemon.client.runtime.StartContainer!({ containerId });
-    return containerId;
+  function runningContainer(name: string, command: string[], extra: Record<string, unknown> = {}): Promise<string> {
+    return startContainer(fx, { id: podId, config: pod }, containerConfig(image, name, command, extra));
   }
 
   const execUrl = async (cmd: string[], extra: Record<string, boolean> = {}) =>
@@ -137,6 +125,83 @@ describe('streaming through the daemon with real containers', { skip: problem ||
     const { client, opened } = await spdySession(url, remoteCommand, [{ streamtype: 'error' }, { streamtype: 'stdin' }, { streamtype: 'stdout' }, { streamtype: 'stderr' }]);
     opened[1]!.write('attached line\n');
     await opened[2]!.until((s) => s.text().includes('attached line\n'), 15_000);
+    client.close();
+  });
+
+  /** The command lines of the sleeper's processes, as ExecSync `ps` sees them. */
+  async function processes(): Promise<string> {
+    const reply = await daemon.client.runtime.ExecSync!({ containerId: sleeper, cmd: ['ps', '-o', 'args'], timeout: 0 });
+    return Buffer.from(reply.stdout).toString();
+  }
+
+  async function eventually(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+    for (const deadline = Date.now() + ms; !(await check()); await new Promise((r) => setTimeout(r, 100))) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    }
+  }
+
+  it('SPDY tty exec: the process starts at the size the client sends first, and a later resize reaches it', async () => {
+    const script = 'stty size; while [ "$(stty size)" != "30 100" ]; do sleep 0.1; done; echo resized';
+    const url = await execUrl(['sh', '-c', script], { stdin: true, stderr: false, tty: true });
+    const { opened } = await spdySession(url, remoteCommand, [{ streamtype: 'error' }, { streamtype: 'stdin' }, { streamtype: 'stdout' }, { streamtype: 'resize' }]);
+    const [error, , stdout, resize] = opened;
+    // As client-go does: the terminal's size as soon as the resize stream is open.
+    resize!.write('{"Width":123,"Height":45}\n');
+    await stdout!.until((s) => s.text().includes('\n'));
+    assert.equal(stdout!.text().split('\r\n')[0], '45 123');
+    resize!.write('{"Width":100,"Height":30}\n');
+    await stdout!.until((s) => s.text().includes('resized'));
+    await error!.ended;
+    assert.equal(JSON.parse(error!.text()).status, 'Success');
+  });
+
+  it('WebSocket tty exec: the process starts at the size sent on the resize channel', async () => {
+    const ws = await wsConnect(await execUrl(['stty', 'size'], { stderr: false, tty: true }), ['v5.channel.k8s.io']);
+    assert.equal(ws.status, 101);
+    const c = ws.client!;
+    c.sendChannel(4, '{"Width":77,"Height":22}');
+    await c.closed;
+    assert.equal(c.channelText(1), '22 77\r\n');
+  });
+
+  it('a client that drops mid-exec ends the exec process in the container', async () => {
+    for (const tty of [false, true]) {
+      const marker = tty ? '4343' : '4242';
+      const url = await execUrl(['sleep', marker], { stdin: tty, stderr: !tty, tty });
+      const streams = [{ streamtype: 'error' }, ...(tty ? [{ streamtype: 'stdin' }] : []), { streamtype: 'stdout' }, { streamtype: tty ? 'resize' : 'stderr' }];
+      const { client } = await spdySession(url, remoteCommand, streams);
+      await eventually(`sleep ${marker} running`, async () => (await processes()).includes(`sleep ${marker}`));
+      client.close();
+      await eventually(`sleep ${marker} gone after the client dropped`, async () => !(await processes()).includes(`sleep ${marker}`));
+    }
+  });
+
+  it('SPDY port-forward: ten concurrent connections over one client connection, each its own bytes', async () => {
+    await runningContainer('upper', ['nc', '-ll', '-p', '8090', '-e', 'tr', 'a-z', 'A-Z']);
+    const { url } = await daemon.client.runtime.PortForward!({ podSandboxId: podId, port: [8090] });
+    const up = await spdyUpgrade(url, ['portforward.k8s.io']);
+    assert.equal(up.status, 101, up.body);
+    const client = up.client!;
+    clients.push(client);
+    let requests = 0;
+    /** One forwarded connection: sends `text`, half-closes, resolves with what came back. */
+    const roundTrip = async (text: string) => {
+      const requestid = String(requests++);
+      const error = await client.openStream({ streamtype: 'error', port: '8090', requestid }, true);
+      const data = await client.openStream({ streamtype: 'data', port: '8090', requestid });
+      data.end(text);
+      await Promise.all([data.ended, error.ended]);
+      return { reply: data.text(), error: error.text() };
+    };
+    // The server may still be starting: the first connection is retried until it is answered.
+    await eventually('the pod server answering', async () => (await roundTrip('ping')).reply === 'PING');
+    const payloads = Array.from({ length: 10 }, (_, i) => `connection ${i}: ${'abcdefghij'.repeat(10_000)}`);
+    const results = await Promise.all(payloads.map(roundTrip));
+    results.forEach((r, i) => {
+      assert.equal(r.error, '', `connection ${i} reported an error`);
+      assert.equal(r.reply.length, payloads[i]!.length, `connection ${i} got ${r.reply.length} bytes back`);
+      assert.equal(r.reply, payloads[i]!.toUpperCase());
+    });
     client.close();
   });
 

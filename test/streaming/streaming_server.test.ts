@@ -18,6 +18,8 @@ const allRemoteCommand = ['v5.channel.k8s.io', v4, 'v3.channel.k8s.io', 'v2.chan
 /** Runs commands as local processes and "pod ports" as local TCP servers. */
 class LocalBackend implements StreamingBackend {
   readonly resizes: TerminalSize[] = [];
+  /** The size each exec started with, in order (undefined: the client sent none in time). */
+  readonly initialSizes: (TerminalSize | undefined)[] = [];
   /** Bytes the last process wrote that the server's stdout accepted. */
   stdoutAccepted = 0;
   readonly podPorts = new Map<number, number>();
@@ -34,6 +36,8 @@ class LocalBackend implements StreamingBackend {
     else child.stdin.end();
     child.stdin.on('error', () => undefined);
     const consumeResizes = (async () => {
+      this.initialSizes.push(streams.initialSize);
+      if (streams.initialSize) this.resizes.push(streams.initialSize);
       for await (const size of streams.resizes ?? []) this.resizes.push(size);
     })();
     if (streams.stdout) {
@@ -195,6 +199,19 @@ describe('streaming server', () => {
     assert.deepEqual(backend.resizes, [{ width: 80, height: 24 }, { width: 132, height: 50 }]);
     s('stdin').end();
     await s('error').ended;
+  });
+
+  it('SPDY exec with tty: the process starts with the first size the client sends; without one it still starts', async () => {
+    const url = server.execUrl(execRequest(['true'], { stderr: false, tty: true }));
+    const { s } = await spdyExec(url, ['error', 'stdout', 'resize']);
+    s('resize').write('{"Width":91,"Height":33}\n');
+    await s('error').ended;
+    assert.deepEqual(backend.initialSizes.at(-1), { width: 91, height: 33 });
+
+    const silent = await spdyExec(server.execUrl(execRequest(['true'], { stderr: false, tty: true })), ['error', 'stdout', 'resize']);
+    await silent.s('error').ended;
+    assert.equal(backend.initialSizes.at(-1), undefined);
+    assert.equal(JSON.parse(silent.s('error').text()).status, 'Success');
   });
 
   it('SPDY exec: more than one 64 KiB window reaches a client without flow control (as Go spdystream)', async () => {

@@ -12,6 +12,7 @@
 // Nothing here blocks the event loop and every wait is bounded.
 
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { OutputBuffer } from './command.js';
 import { readSyncLine, type SyncRead } from './sync_pipe.js';
@@ -22,6 +23,8 @@ export interface ConmonSpawnInput {
   env: NodeJS.ProcessEnv;
   /** conmon's working directory: the bundle (its `oom` file lands here). */
   cwd: string;
+  /** conmon -P: read as soon as the spawned conmon exits (it writes the file first), while the runtime works. */
+  pidFile?: string;
   timeoutMs: number;
   /** Runs while conmon waits for the start byte (CRI-O moves it into its cgroup here). */
   placeMonitor?: (pid: number) => Promise<void>;
@@ -31,6 +34,8 @@ export interface ConmonHandshake {
   /** The pid of the conmon we spawned (the parent that forks the daemon and exits). */
   spawnedPid: number;
   sync: SyncRead;
+  /** The pid in `pidFile`, when it was read. */
+  conmonPid?: number;
   /** How the spawned conmon ended; undefined if it had not when the wait ran out. */
   exit?: { code: number | null; signal: NodeJS.Signals | null };
   /** What conmon printed before it detached from our stdout and stderr. */
@@ -65,6 +70,8 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
+  const pidFile = input.pidFile;
+  const conmonPid = pidFile ? exited.then(() => readPidFile(pidFile)) : Promise.resolve(undefined);
   const syncPipe = child.stdio[3] as Readable;
   const startPipe = child.stdio[4] as Writable;
   startPipe.on('error', () => undefined);
@@ -95,7 +102,13 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
   const exit = await within(exited, Math.min(remaining(), 5000));
   release();
   if (exit === undefined) child.unref();
-  return { spawnedPid: pid, sync: result, ...(exit ? { exit } : {}), output: output.toString() };
+  const monitorPid = exit ? await conmonPid : undefined;
+  return { spawnedPid: pid, sync: result, ...(monitorPid !== undefined ? { conmonPid: monitorPid } : {}), ...(exit ? { exit } : {}), output: output.toString() };
+}
+
+async function readPidFile(path: string): Promise<number | undefined> {
+  const text = (await readFile(path, 'utf8').catch(() => '')).trim();
+  return /^\d+$/.test(text) && Number(text) > 0 ? Number(text) : undefined;
 }
 
 /** SIGKILL to the process group of a conmon we spawned (it leads its own session). */

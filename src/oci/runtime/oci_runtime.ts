@@ -121,6 +121,7 @@ export class OciRuntime {
   private readonly env: NodeJS.ProcessEnv;
   private readonly containers = new Map<string, ContainerFiles>();
   private readonly stopping = new Map<string, { shorten: (deadline: number) => void; done: Promise<void> }>();
+  private dirsMade: Promise<void> | undefined;
 
   constructor(private readonly opts: OciRuntimeOptions) {
     this.name = opts.handler.name;
@@ -146,9 +147,7 @@ export class OciRuntime {
     }
 
     await Promise.all([
-      mkdir(this.opts.exitsDir, { recursive: true, mode: 0o700 }),
-      mkdir(this.opts.attachSocketDir, { recursive: true, mode: 0o700 }),
-      mkdir(this.root, { recursive: true, mode: 0o700 }),
+      this.ownDirs(),
       mkdir(dirname(c.logPath), { recursive: true, mode: 0o755 }),
       ...(c.persistDir ? [mkdir(c.persistDir, { recursive: true, mode: 0o700 })] : []),
     ]);
@@ -190,6 +189,7 @@ export class OciRuntime {
         args,
         env: conmonEnvironment(this.opts.handler.config.monitor_env),
         cwd: c.bundle,
+        pidFile: conmonPidFile(c.bundle),
         timeoutMs,
         ...(c.placeMonitor ? { placeMonitor: c.placeMonitor } : {}),
       });
@@ -200,7 +200,7 @@ export class OciRuntime {
     const { sync } = handshake;
     const pid = sync.message?.key !== 'exit_code' ? sync.message?.value : undefined;
     if (pid !== undefined && pid > 0) {
-      const conmonPid = await readPid(conmonPidFile(c.bundle));
+      const conmonPid = handshake.conmonPid ?? (await readPid(conmonPidFile(c.bundle)));
       if (conmonPid === undefined) this.log.warn({ id: c.id }, 'conmon did not write its pidfile');
       this.containers.set(c.id, {
         bundle: c.bundle,
@@ -256,6 +256,22 @@ export class OciRuntime {
     // As CRI-O does: a failed container leaves no log file and no attach link behind.
     await rm(c.logPath, { force: true }).catch(() => undefined);
     await this.removeAttachLink(c.id, c.bundle);
+  }
+
+  /** The directories this driver shares between containers, made once (a failure is retried next time). */
+  private ownDirs(): Promise<void> {
+    this.dirsMade ??= Promise.all([
+      mkdir(this.opts.exitsDir, { recursive: true, mode: 0o700 }),
+      mkdir(this.opts.attachSocketDir, { recursive: true, mode: 0o700 }),
+      mkdir(this.root, { recursive: true, mode: 0o700 }),
+    ]).then(
+      () => undefined,
+      (err: unknown) => {
+        this.dirsMade = undefined;
+        throw err;
+      },
+    );
+    return this.dirsMade;
   }
 
   // ---- runtime commands ---------------------------------------------------

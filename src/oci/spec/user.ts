@@ -7,7 +7,7 @@ import { SupplementalGroupsPolicy, type LinuxContainerSecurityContext } from '..
 import { invalidField, quote, unsatisfiable } from './errors.js';
 
 /** Largest /etc/passwd or /etc/group read from an image. */
-export const maxAccountFileBytes = 1024 * 1024;
+const maxAccountFileBytes = 1024 * 1024;
 
 /** The largest valid id; 2^32-1 is (uid_t)-1, "no id". */
 const maxId = 0xfffffffe;
@@ -53,7 +53,7 @@ export function parsePasswd(text: string): PasswdEntry[] {
 }
 
 /** Parses /etc/group. */
-export function parseGroup(text: string): GroupEntry[] {
+function parseGroup(text: string): GroupEntry[] {
   const entries: GroupEntry[] = [];
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
@@ -71,7 +71,7 @@ export function parseGroup(text: string): GroupEntry[] {
 }
 
 /** A decimal id within range, or undefined. */
-export function parseId(text: string): number | undefined {
+function parseId(text: string): number | undefined {
   if (!/^\d{1,10}$/.test(text)) return undefined;
   const n = Number(text);
   return n <= maxId ? n : undefined;
@@ -124,8 +124,8 @@ const sc = 'config.linux.security_context';
 
 /**
  * run_as_user, else run_as_username, else the image's User; run_as_group
- * replaces the gid; supplementary groups are the image's /etc/group
- * memberships (unless the policy is Strict) plus supplemental_groups.
+ * replaces the gid; supplementary groups are the primary gid, the image's
+ * /etc/group memberships (unless the policy is Strict) and supplemental_groups.
  */
 export async function resolveUser(input: UserInput): Promise<ResolvedUser> {
   const ctx = input.securityContext;
@@ -151,7 +151,9 @@ export async function resolveUser(input: UserInput): Promise<ResolvedUser> {
   }
   if (runAsGroup !== null) user.gid = checkedId(`${sc}.run_as_group`, runAsGroup.value);
 
-  const additional: number[] = [];
+  // The primary gid leads the supplementary list whatever the policy, as in
+  // containerd and CRI-O: `id` lists it, and its access survives a change of egid.
+  const additional: number[] = [user.gid];
   if (ctx?.supplementalGroupsPolicy !== SupplementalGroupsPolicy.Strict && user.name !== undefined) {
     const name = user.name;
     for (const g of (await files.groups()) ?? []) {
