@@ -329,7 +329,7 @@ impl Drop for DirList {
 // A DIR stream is plain memory plus an fd; it may move between threads.
 unsafe impl Send for DirList {}
 
-/// Lowers the calling thread's scheduling priority (nice 4). Extraction is
+/// Lowers the calling thread's scheduling priority (nice 10). Extraction is
 /// bulk work: on a small node it must not starve the daemon's JS thread,
 /// which answers the kubelet. Linux applies nice per thread; raising nice
 /// needs no privilege, so a failure here only means the default priority.
@@ -337,6 +337,6 @@ pub fn deprioritize_current_thread() {
     // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
     unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 4);
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
 }
