@@ -451,7 +451,7 @@ pub(crate) fn run<I: Input + Send>(
         .map(|d| d.algorithm)
         .unwrap_or_default();
     let same_bytes = options.compression == Compression::None && digest_algo == diff_algo;
-    std::thread::scope(|scope| {
+    let outcome = std::thread::scope(|scope| {
         let (tx, rx) = sync_channel(DEPTH);
         let (free_tx, free_rx) = sync_channel(DEPTH + 2);
         let decoder = std::thread::Builder::new()
@@ -530,7 +530,9 @@ pub(crate) fn run<I: Input + Send>(
             uncompressed_size: decoded.uncompressed_size,
             entries,
         })
-    })
+    });
+    sys::release_free_memory();
+    outcome
 }
 
 fn check(kind: ErrorKind, what: &str, expected: &Option<Digest>, actual: &Digest) -> Result<()> {
