@@ -5,6 +5,9 @@ import { serviceDefinition } from '../proto/codec.js';
  * A client for the daemon's socket, for the CLI and the tests: each service
  * by full name, calls by proto method name, messages in the handlers' shape.
  */
+/** What the kubelet and crictl accept in one reply; grpc-js would otherwise stop at 4 MiB. */
+const maxReplyBytes = 16 * 1024 * 1024;
+
 export class DaemonClient {
   private readonly clients = new Map<string, Client>();
 
@@ -44,7 +47,7 @@ export class DaemonClient {
     let client = this.clients.get(service);
     if (!client) {
       const Ctor = makeGenericClientConstructor(serviceDefinition(service), service);
-      client = new Ctor(`unix://${this.socketPath}`, credentials.createInsecure(), this.options);
+      client = new Ctor(`unix://${this.socketPath}`, credentials.createInsecure(), { 'grpc.max_receive_message_length': maxReplyBytes, ...this.options });
       this.clients.set(service, client);
     }
     return client;
