@@ -2,6 +2,7 @@
 // main file is fine, drop-ins apply in plain code-unit order (as `ls` in the C locale).
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parse as parseToml, TomlError } from 'smol-toml';
 
 type ErrorFor = (message: string) => Error;
 
@@ -31,4 +32,14 @@ export async function dropInFiles(dir: string, extension: string, errorFor: Erro
     if (info && !info.isDirectory()) files.push(file);
   }
   return files;
+}
+
+/** A TOML document as a table; a syntax error becomes `errorFor`'s error naming the source, line and column. */
+export function parseTomlTable(source: string, text: string, errorFor: ErrorFor): Record<string, unknown> {
+  try {
+    return parseToml(text) as Record<string, unknown>;
+  } catch (err) {
+    const detail = err instanceof TomlError ? `line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}` : String(err);
+    throw errorFor(`${source}: invalid TOML: ${detail}`);
+  }
 }

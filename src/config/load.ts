@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import { parse as parseToml, TomlError } from 'smol-toml';
-import { dropInFiles, readOptionalFile } from './config_files.js';
+import { dropInFiles, parseTomlTable, readOptionalFile } from './config_files.js';
 import {
   defaultConfig,
   defaultRuntimeHandler,
@@ -72,13 +71,7 @@ export function parseConfigText(source: string, text: string): SkiffConfig {
 }
 
 function applyFile(config: SkiffConfig, origins: Map<string, string>, file: string, text: string): void {
-  let doc: Record<string, unknown>;
-  try {
-    doc = parseToml(text) as Record<string, unknown>;
-  } catch (err) {
-    const detail = err instanceof TomlError ? `line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}` : String(err);
-    throw new ConfigError(`${file}: invalid TOML: ${detail}`);
-  }
+  const doc = parseTomlTable(file, text, (message) => new ConfigError(message));
   for (const [key, value] of Object.entries(doc)) {
     if (key === 'runtimes') {
       applyRuntimes(config, origins, file, value);

@@ -1,11 +1,12 @@
 // Containers: overlay rootfs from image layers, OCI spec, conmon + runtime.
 // Like pods, each step is recorded before it is taken so failures undo cleanly.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { SkiffConfig } from '../config/schema.js';
+import { daemonOomScoreAdj } from '../host/oom_score.js';
 import { findImage } from '../image/lookup.js';
 import { mkdirInRoot, overlayMount, overlayUnmount, readFileInRoot, removeTree } from '../native/index.js';
 import { ExitWatcher, OciRuntime, type ContainerExit } from '../oci/runtime/index.js';
@@ -137,7 +138,7 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     const [logPath, imageConfig, oomScoreAdj, runtime] = await allSettled([
       makeLogPath(logDirectory, config.logPath, runDir),
       deps.images.readBlobs(image.id).then(({ config: blob }) => JSON.parse(blob.toString('utf8')) as Record<string, unknown>),
-      ownOomScoreAdj(),
+      daemonOomScoreAdj(),
       runtimeFor(deps, pod.runtimeHandler),
       deps.containers.put({ ...record, mounted: true, runtimeCreated: true }).then((r) => (record = r)),
     ]);
@@ -299,10 +300,6 @@ async function makeLogPath(logDirectory: string, logPath: string, runDir: string
 async function allSettled<T extends readonly unknown[]>(promises: readonly [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
   await Promise.allSettled(promises);
   return (await Promise.all(promises)) as unknown as T;
-}
-
-async function ownOomScoreAdj(): Promise<number> {
-  return Number((await readFile('/proc/self/oom_score_adj', 'utf8')).trim()) || 0;
 }
 
 function runningRecord(deps: ContainerDeps, id: string, what: string): ContainerRecord {

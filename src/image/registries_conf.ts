@@ -5,8 +5,7 @@
  * way containers/image merges them, so a host's existing files mean the same
  * thing to skiff as to podman and CRI-O.
  */
-import { parse as parseToml, TomlError } from 'smol-toml';
-import { dropInFiles, readOptionalFile } from '../config/config_files.js';
+import { dropInFiles, parseTomlTable, readOptionalFile } from '../config/config_files.js';
 import {
   dockerHubDomain,
   domainProblem,
@@ -242,13 +241,7 @@ function mergeFragment(conf: RegistriesConf, fragment: ConfFragment): void {
 }
 
 function parseFragment(source: string, text: string): ConfFragment {
-  let doc: Record<string, unknown>;
-  try {
-    doc = parseToml(text) as Record<string, unknown>;
-  } catch (err) {
-    const detail = err instanceof TomlError ? `line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}` : String(err);
-    throw new RegistriesConfError(`${source}: invalid TOML: ${detail}`);
-  }
+  const doc = parseTomlTable(source, text, (message) => new RegistriesConfError(message));
   if ('registries' in doc) {
     throw new RegistriesConfError(
       `${source}: the version 1 format ([registries.search], [registries.insecure], [registries.block]) is not supported; ` +

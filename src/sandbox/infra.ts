@@ -5,10 +5,11 @@
 // few files in the pod's run directory: config.json and an empty rootfs
 // into which the runtime bind-mounts the binary read-only.
 
-import { access, constants, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { SkiffConfig } from '../config/schema.js';
+import { daemonOomScoreAdj } from '../host/oom_score.js';
 import { pauseBinaryPath } from '../native/index.js';
 import type { OciRuntime } from '../oci/runtime/index.js';
 import { unsatisfiable } from '../oci/spec/errors.js';
@@ -76,7 +77,7 @@ export async function startInfra(deps: InfraDeps, pod: InfraPod): Promise<number
       cgroupParent: pod.cgroupParent,
     },
     cgroupManager: deps.config.cgroup_manager,
-    ownOomScoreAdj: Number((await readFile('/proc/self/oom_score_adj', 'utf8')).trim()) || 0,
+    ownOomScoreAdj: await daemonOomScoreAdj(),
     cpuset: deps.config.pause.cpuset,
   });
   await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
