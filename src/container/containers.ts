@@ -9,7 +9,7 @@ import type { SkiffConfig } from '../config/schema.js';
 import { daemonOomScoreAdj } from '../host/oom_score.js';
 import { findImage } from '../image/lookup.js';
 import { mkdirInRoot, overlayMount, overlayUnmount, readFileInRoot, removeTree } from '../native/index.js';
-import { ExitWatcher, OciRuntime, type ContainerExit } from '../oci/runtime/index.js';
+import { ExitWatcher, OciRuntime, type ContainerExit, type CreatedContainer } from '../oci/runtime/index.js';
 import { resolveRuntimeHandler } from '../oci/runtime_handlers.js';
 import { buildContainerSpec, buildResources, listHostDevices, nodeCgroupHost, statHostDevice } from '../oci/spec/index.js';
 import type { ContainerConfig, LinuxContainerResources, PodSandboxConfig } from '../proto/cri.js';
@@ -128,19 +128,33 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     mounted: false,
     runtimeCreated: false,
   };
+  // conmon is started as soon as its paths exist and loads while the bundle is made;
+  // it runs the runtime once `bundleReady` resolves, and is killed if it rejects.
+  const bundleReady = settleable();
+  let creating: Promise<CreatedContainer> | undefined;
   try {
     const logDirectory = pod.config.logDirectory;
     checkLogPath(logDirectory, config.logPath);
-    // The record goes first (each step is undone from it after a crash); what only reads,
-    // and the log file's directory (the kubelet's), are made meanwhile.
-    // One durable write covers the steps up to the runtime's create: undo tolerates a
-    // rootfs never mounted and a runtime container never created.
-    const [logPath, imageConfig, oomScoreAdj, runtime] = await allSettled([
+    const launched = Promise.all([
       makeLogPath(logDirectory, config.logPath, runDir),
-      deps.images.readBlobs(image.id).then(({ config: blob }) => JSON.parse(blob.toString('utf8')) as Record<string, unknown>),
-      daemonOomScoreAdj(),
       runtimeFor(deps, pod.runtimeHandler),
-      deps.containers.put({ ...record, mounted: true, runtimeCreated: true }).then((r) => (record = r)),
+      mkdir(runDir, { recursive: true }),
+    ]).then(([logPath, runtime]) => {
+      creating = runtime.create({ id, bundle: runDir, logPath, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, name, bundleReady: bundleReady.promise });
+      // Awaited once the bundle is ready, or on undo.
+      creating.catch(() => undefined);
+      return logPath;
+    });
+    // The record goes first (each step is undone from it after a crash); what only reads is done meanwhile.
+    // One write covers the steps up to the runtime's create (undo tolerates a rootfs never
+    // mounted and a runtime container never created). It need not be flushed: the mount and
+    // the runtime's state live under the runroot, which a power loss clears (it is /run).
+    // The record becomes durable with the 'created' write, before CreateContainer returns.
+    const [logPath, imageConfig, oomScoreAdj] = await allSettled([
+      launched,
+      deps.images.configText(image.id).then((text) => JSON.parse(text) as Record<string, unknown>),
+      daemonOomScoreAdj(),
+      deps.containers.putUnflushed({ ...record, mounted: true, runtimeCreated: true }).then((r) => (record = r)),
     ]);
     const dataDir = deps.containers.pathOf(id);
     await Promise.all([mkdir(join(dataDir, 'upper'), { recursive: true }), mkdir(join(dataDir, 'work'), { recursive: true }), mkdir(rootfs, { recursive: true })]);
@@ -179,7 +193,10 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     // The 'created' record is written while conmon and the runtime work, and takes effect once they succeed.
     const created = await deps.containers.updateAfter(
       id,
-      () => runtime.create({ id, bundle: runDir, logPath, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, name }),
+      () => {
+        bundleReady.resolve();
+        return creating!;
+      },
       (r) => ({ ...r, logPath, stopSignal: built.stopSignal, user: built.user, phase: 'created' }),
     );
     if (!created.record) throw new Error('the container record vanished while it was being created');
@@ -187,6 +204,8 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     deps.events?.publish('created', id, pod.id);
     return id;
   } catch (err) {
+    bundleReady.reject(err);
+    await creating?.catch(() => undefined);
     deps.log.warn({ container: id, err }, 'CreateContainer failed; undoing');
     await undoContainer(deps, record).catch((e: unknown) => deps.log.error({ container: id, err: e }, 'cannot undo a failed container'));
     await deps.containers.delete(id).catch(() => undefined);
@@ -294,6 +313,19 @@ async function makeLogPath(logDirectory: string, logPath: string, runDir: string
   await mkdir(logDirectory, { recursive: true, mode: 0o755 });
   const parent = await mkdirInRoot(logDirectory, dirname(logPath) === '.' ? '/' : `/${dirname(logPath)}`, 0o755);
   return join(parent, logPath.split('/').pop()!);
+}
+
+/** A promise settled from outside. */
+function settleable(): { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Rejected only to stop a conmon that create() awaits with its own handler.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }
 
 /** Promise.all that, when one fails, still waits for the others: undo must see every step taken. */

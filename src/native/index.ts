@@ -153,6 +153,51 @@ export interface OutputCapture {
   done: Promise<{ outputs: Buffer[]; dropped: number }>;
 }
 
+/** What one of a spawned child's fds is: /dev/null, a new stream socket, or a duplicate of one of ours. */
+export type SpawnStdio = 'null' | 'pipe' | number;
+
+export interface SpawnChildOptions {
+  /** The program's path, run as is (no PATH search; relative to `cwd`); also argv[0]. */
+  file: string;
+  /** argv[1..]. */
+  args: string[];
+  /** The child's whole environment, as 'KEY=value' entries. */
+  env: string[];
+  /** Default: the daemon's working directory. */
+  cwd?: string;
+  /**
+   * Slot i becomes the child's fd i (1 to 16 slots); the child gets no other
+   * fd. A number is an fd of ours, duplicated: we keep, and must close, it.
+   */
+  stdio: SpawnStdio[];
+  /** setsid() in the child, so that it leads a session of its own. */
+  newSession?: boolean;
+}
+
+/** How a child ended: exactly one of the two is set. */
+export interface ChildExit {
+  code: number | null;
+  /** The number of the signal that killed it. */
+  signal: number | null;
+}
+
+export interface SpawnedChild {
+  pid: number;
+  /**
+   * Per stdio slot: for 'pipe', our end of a SOCK_STREAM socketpair, for
+   * `new net.Socket({ fd, readable: true, writable: true })` (end() shuts down
+   * the writing side only, so a child's stdin can be closed while its output
+   * still arrives); null for the other slots. Ours to close.
+   */
+  fds: (number | null)[];
+  /**
+   * Settles once the child has exited, reaping it. Until then the pid stays
+   * ours (a zombie at worst), so process.kill(pid) cannot hit another
+   * process; after it, the pid may be reused. Keeps the event loop alive.
+   */
+  exited: Promise<ChildExit>;
+}
+
 interface Addon {
   overlayMount(options: OverlayMountOptions): Promise<void>;
   overlayUnmount(target: string, options?: { detach?: boolean }): Promise<void>;
@@ -171,6 +216,7 @@ interface Addon {
   bridgeFd(fd: number, framing: 'bytes' | 'packets'): number;
   dialLoopback(options: DialLoopbackOptions): Promise<number>;
   captureOutput(count: number, maxBytes: number): OutputCapture;
+  spawnChild(options: SpawnChildOptions): Promise<SpawnedChild>;
   addonVersion(): string;
 }
 
@@ -272,4 +318,17 @@ export const dialLoopback = (options: DialLoopbackOptions): Promise<number> => l
  * is read and dropped, so memory stays bounded and the writer never blocks.
  */
 export const captureOutput = (count: number, maxBytes: number): OutputCapture => load().captureOutput(count, maxBytes);
+/**
+ * Starts a child with posix_spawn on an addon thread. child_process.spawn
+ * forks the whole daemon on the event loop, which stalls it for longer the
+ * more memory the daemon holds (page tables are copied); posix_spawn's cost
+ * does not depend on our size, and none of it lands on the loop. The child
+ * starts with an empty signal mask and every signal at its default (Node
+ * ignores SIGPIPE; that is not passed on). Bad options throw (TypeError, or
+ * RangeError for a bad number of slots or fd); a failed start rejects with a
+ * NativeError from 'posix_spawn' (ENOENT, EACCES, ENOEXEC...; also what chdir
+ * to `cwd` met) whose path is `file`, or EBADF (syscall 'fcntl') for an fd
+ * slot that is not open.
+ */
+export const spawnChild = (options: SpawnChildOptions): Promise<SpawnedChild> => load().spawnChild(options);
 export const addonVersion = (): string => load().addonVersion();

@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { removeTree } from '../native/index.js';
-import { stageFileAtomic, writeFileAtomic, type StagedFile } from '../storage/atomic_file.js';
+import { replaceFileUnflushed, stageFileAtomic, writeFileAtomic, type StagedFile } from '../storage/atomic_file.js';
 
 export class RecordStore<T extends { id: string }> {
   private readonly records = new Map<string, T>();
@@ -23,10 +23,10 @@ export class RecordStore<T extends { id: string }> {
   async open(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     for (const id of await readdir(this.dir)) {
-      const record = await readFile(join(this.dir, id, this.fileName), 'utf8').then(
-        (text) => JSON.parse(text) as T,
-        () => undefined,
-      );
+      // Missing, empty (an unflushed write cut by a power loss) or torn: not a record.
+      const record = await readFile(join(this.dir, id, this.fileName), 'utf8')
+        .then((text) => JSON.parse(text) as T)
+        .catch(() => undefined);
       if (record && record.id === id) this.records.set(id, record);
       else {
         this.log.warn({ dir: join(this.dir, id) }, 'removing a record directory without a readable record');
@@ -51,6 +51,17 @@ export class RecordStore<T extends { id: string }> {
   /** Persists the record, then makes it visible. */
   put(record: T): Promise<T> {
     return this.lock(record.id, () => this.write(record));
+  }
+
+  /**
+   * Persists the record without flushing it, then makes it visible: it
+   * survives a crash of the daemon (which is what undoing a half-made object
+   * after a restart needs) but maybe not a power loss, after which a record
+   * left empty is dropped at open. Anything acknowledged to a client is
+   * written with put() or the update methods.
+   */
+  putUnflushed(record: T): Promise<T> {
+    return this.lock(record.id, () => this.write(record, false));
   }
 
   /** Applies `change` to the record as it is when the write runs. */
@@ -97,10 +108,10 @@ export class RecordStore<T extends { id: string }> {
     return join(this.dir, id, this.fileName);
   }
 
-  private async write(record: T): Promise<T> {
+  private async write(record: T, flush = true): Promise<T> {
     // A known record's directory exists already: it was made by its first write or found at open.
     if (!this.records.has(record.id)) await mkdir(join(this.dir, record.id), { recursive: true, mode: 0o700 });
-    await writeFileAtomic(this.fileOf(record.id), JSON.stringify(record));
+    await (flush ? writeFileAtomic : replaceFileUnflushed)(this.fileOf(record.id), JSON.stringify(record));
     this.records.set(record.id, record);
     return record;
   }

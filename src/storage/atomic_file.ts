@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
@@ -8,6 +8,22 @@ import { dirname } from 'node:path';
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   await (await stageFileAtomic(path, data, mode)).commit();
+}
+
+/**
+ * Replaces `path` by a rename, without flushing anything: readers and a
+ * restarted daemon see the old or the new content, never a torn file, but a
+ * power loss may take the new content (or leave the file empty).
+ */
+export async function replaceFileUnflushed(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
+  try {
+    await writeFile(tmp, data, { mode, flag: 'wx' });
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
 }
 
 /** New content written and flushed beside its file, not yet in its place. */

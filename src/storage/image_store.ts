@@ -33,6 +33,8 @@ export interface StoredImage {
 
 export class ImageStore {
   private readonly images = new Map<string, ImageRecord>();
+  /** Config blobs read for container creates: immutable per id, small, and read on every create. */
+  private readonly configs = new Map<string, Promise<string>>();
   private readonly mutex = new AsyncMutex();
 
   constructor(
@@ -89,6 +91,18 @@ export class ImageStore {
     return { manifest, config };
   }
 
+  /** The image's config JSON (its text: each caller parses its own copy). */
+  configText(id: string): Promise<string> {
+    let text = this.configs.get(id);
+    if (!text) {
+      text = readFile(join(this.dir, hexOf(id), 'config.json'), 'utf8');
+      this.configs.set(id, text);
+      // A failed read is not remembered.
+      text.catch(() => this.configs.delete(id));
+    }
+    return text;
+  }
+
   /**
    * Records an image, or adds the tag and digest to the one already recorded.
    * A tag moves: the image that held it before loses it.
@@ -139,6 +153,7 @@ export class ImageStore {
       // The record is gone from disk (by rename) before it is gone from memory.
       await rename(dir, doomed);
       this.images.delete(id);
+      this.configs.delete(id);
       await removeTree(doomed);
     });
   }

@@ -207,6 +207,9 @@ describe('e2e: containers through the CRI', { skip, timeout: 150_000 }, () => {
         return true;
       });
       assert.deepEqual(await snapshot(), before);
+      // conmon was started early, to load while the rootfs was made: it is gone, with the log file it opened.
+      await assert.rejects(stat(join(pod.config.logDirectory, config.logPath)), { code: 'ENOENT' });
+      assert.equal((await run('pgrep', ['-f', 'conmon.* -n k8s_badcap_']).catch(() => ({ stdout: '' }))).stdout.trim(), '');
       assert.deepEqual((await d.client.runtime.ListContainers!({ filter: { podSandboxId: pod.id } })).containers, []);
       const out = await runToExit(e2e, pod, { ...config, linux: {} });
       assert.equal(out.status.exitCode, 0);

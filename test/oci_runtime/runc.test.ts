@@ -5,7 +5,7 @@
 // busybox; skipped otherwise.
 
 import assert from 'node:assert/strict';
-import { readFile, rename, stat } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { ExitWatcher, type ExitStatus } from '../../src/oci/runtime/exit_watcher.js';
 import { assembleLines, readCriLog } from '../../src/oci/runtime/cri_log.js';
@@ -141,6 +141,39 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     assert.equal((await exited).exitCode, 3);
     assert.equal((await rt.readExit(b.id))?.exitCode, 3);
     await removeAndCheck(b);
+  });
+
+  it('bundleReady: conmon loads before the bundle exists and runs the runtime only once it is ready', async () => {
+    const b = await bundle('exit 4');
+    const config = await readFile(`${b.bundle}/config.json`);
+    await rm(`${b.bundle}/config.json`);
+    const exited = exitEvent(b.id);
+    let ready!: () => void;
+    const creating = rt.create({ id: b.id, bundle: b.bundle, logPath: b.logPath, terminal: false, stdin: false, stdinOnce: false, name: b.id, bundleReady: new Promise<void>((r) => (ready = r)) });
+    await sleep(150);
+    assert.equal((await conmonsFor(b.id)).length, 1, 'conmon is up and waiting');
+    assert.equal(await rt.state(b.id), undefined, 'the runtime has not run');
+    await writeFile(`${b.bundle}/config.json`, config);
+    ready();
+    const { pid } = await creating;
+    assert.ok(pid > 0);
+    await rt.start(b.id);
+    assert.equal((await exited).exitCode, 4);
+    await removeAndCheck(b);
+  });
+
+  it('bundleReady rejected: conmon is killed before it runs the runtime and leaves nothing behind', async () => {
+    const b = await bundle('exit 0');
+    let fail!: (err: Error) => void;
+    const creating = rt.create({ id: b.id, bundle: b.bundle, logPath: b.logPath, terminal: false, stdin: false, stdinOnce: false, name: b.id, bundleReady: new Promise<void>((_, reject) => (fail = reject)) });
+    await sleep(150);
+    assert.equal((await conmonsFor(b.id)).length, 1, 'conmon is up and waiting');
+    fail(new Error('mounting the rootfs failed'));
+    await assert.rejects(creating, /mounting the rootfs failed/);
+    await sleep(100);
+    assert.deepEqual(await conmonsFor(b.id), [], 'conmon is gone');
+    assert.equal(await rt.state(b.id), undefined, 'the runtime never ran');
+    await assert.rejects(stat(b.logPath), { code: 'ENOENT' }, 'the log file conmon opened is removed');
   });
 
   it('stop: a container ignoring SIGTERM is SIGKILLed after the timeout', async () => {

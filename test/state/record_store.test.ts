@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
@@ -77,4 +77,28 @@ test('writes to different records overlap; writes to one record keep their order
     await Promise.all(Array.from({ length: 10 }, () => store.update('a', (r) => ({ ...r, n: r.n + 1 }))));
     assert.equal(store.get('a')?.n, 10);
     assert.equal(store.get('b')?.n, 0);
+  }));
+
+test('putUnflushed makes the record visible and readable by the next open', () =>
+  withStore(async (store, dir) => {
+    const written = await store.putUnflushed({ id: 'a', phase: 'creating', n: 1 });
+    assert.deepEqual(store.get('a'), written);
+    assert.deepEqual(await onDisk(dir, 'a'), written);
+    assert.deepEqual(await readdir(join(dir, 'a')), ['rec.json'], 'no temporary file is left behind');
+    const reopened = new RecordStore<Rec>(dir, 'rec.json', pino({ level: 'silent' }));
+    await reopened.open();
+    assert.deepEqual(reopened.get('a'), written);
+  }));
+
+test('open drops a record left empty or torn (an unflushed write cut by a power loss) and keeps the others', () =>
+  withStore(async (store, dir) => {
+    await store.put({ id: 'good', phase: 'created', n: 0 });
+    await store.putUnflushed({ id: 'empty', phase: 'creating', n: 0 });
+    await store.putUnflushed({ id: 'torn', phase: 'creating', n: 0 });
+    await writeFile(join(dir, 'empty', 'rec.json'), '');
+    await writeFile(join(dir, 'torn', 'rec.json'), '{"id":"torn","pha');
+    const reopened = new RecordStore<Rec>(dir, 'rec.json', pino({ level: 'silent' }));
+    await reopened.open();
+    assert.deepEqual(reopened.list().map((r) => r.id), ['good']);
+    assert.deepEqual((await readdir(dir)).sort(), ['good'], 'the unreadable records are removed with their directories');
   }));

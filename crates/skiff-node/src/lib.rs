@@ -28,6 +28,10 @@
 //!   bridgeFd(fd, 'bytes' | 'packets'): number
 //!   dialLoopback({ netns?, port, timeoutMs? }): Promise<number>
 //!   captureOutput(count, maxBytes): { fds, cancelFd, done: Promise<{ outputs, dropped }> }
+//!   spawnChild({ file, args, env, cwd?, stdio: ('null'|'pipe'|fd)[],
+//!                newSession? })
+//!     : Promise<{ pid, fds: (number|null)[],
+//!                 exited: Promise<{ code, signal }> }>
 //!   addonVersion(): string
 //! Failures reject with Errors carrying code, errno, syscall and path like
 //! Node's own; bad arguments throw TypeErrors synchronously. Layer errors
@@ -38,6 +42,7 @@ mod layer;
 mod lock;
 mod mount;
 mod namespaces;
+mod spawn;
 mod stdio;
 mod usage;
 
@@ -71,6 +76,7 @@ fn init(exports: &Exports) -> JsResult<()> {
     exports.function("bridgeFd", stdio::bridge_fd)?;
     exports.function("dialLoopback", stdio::dial_loopback)?;
     exports.function("captureOutput", stdio::capture_output)?;
+    exports.function("spawnChild", spawn::spawn_child)?;
     exports.function("addonVersion", addon_version)?;
     Ok(())
 }

@@ -3,7 +3,8 @@
 // bound, the run is bounded in time, and the child is killed when either
 // bound is hit or the caller aborts.
 
-import { spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { startChild } from '../../process/child.js';
 
 export interface CommandOptions {
   env: NodeJS.ProcessEnv;
@@ -48,58 +49,44 @@ export class OutputBuffer {
 }
 
 /** Runs `file args`; rejects only when the program cannot be started. */
-export function runCommand(file: string, args: string[], opts: CommandOptions): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const max = opts.maxOutput ?? 1024 * 1024;
-    const stdout = new OutputBuffer(max);
-    const stderr = new OutputBuffer(max);
-    const child = spawn(file, args, {
-      env: opts.env,
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+export async function runCommand(file: string, args: string[], opts: CommandOptions): Promise<CommandResult> {
+  const max = opts.maxOutput ?? 1024 * 1024;
+  const stdout = new OutputBuffer(max);
+  const stderr = new OutputBuffer(max);
+  const child = await startChild(file, args, { env: opts.env, stdio: [opts.input === undefined ? 'null' : 'pipe', 'pipe', 'pipe'] });
+  const [input, out, err] = child.stdio;
+  let timedOut = false;
+  const kill = (): void => void child.kill('SIGKILL');
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill();
+  }, opts.timeoutMs);
+  opts.signal?.addEventListener('abort', kill, { once: true });
+  const drained = (stream: Socket | null | undefined, into: OutputBuffer): Promise<void> =>
+    new Promise((resolve) => {
+      if (!stream) return resolve();
+      stream.on('data', (c: Buffer) => into.push(c));
+      stream.on('error', () => undefined);
+      stream.once('close', () => resolve());
     });
-    let timedOut = false;
-    let settled = false;
-    const kill = (): void => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, opts.timeoutMs);
-    const onAbort = (): void => kill();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const finish = (): void => {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-    };
-    child.stdout?.on('data', (c: Buffer) => stdout.push(c));
-    child.stderr?.on('data', (c: Buffer) => stderr.push(c));
-    child.on('error', (err) => {
-      if (settled) return;
-      settled = true;
-      finish();
-      reject(err);
+  const outputs = Promise.all([drained(out, stdout), drained(err, stderr)]);
+  if (input && opts.input !== undefined) {
+    // A runtime that exits without reading its stdin is not an error here.
+    input.on('error', () => undefined);
+    input.end(opts.input);
+  }
+  const exit = await child.exited;
+  clearTimeout(timer);
+  opts.signal?.removeEventListener('abort', kill);
+  // A grandchild that keeps stdout or stderr open must not hold us: a
+  // second after the exit, take what has arrived.
+  await new Promise<void>((resolve) => {
+    const grace = setTimeout(resolve, 1000);
+    void outputs.then(() => {
+      clearTimeout(grace);
+      resolve();
     });
-    const done = (code: number | null, signal: NodeJS.Signals | null): void => {
-      if (settled) return;
-      settled = true;
-      finish();
-      resolve({ code, signal, stdout: stdout.toString(), stderr: stderr.toString(), timedOut });
-    };
-    child.on('close', done);
-    // A grandchild that keeps stdout or stderr open must not hold us: a
-    // second after the exit, take what has arrived.
-    child.on('exit', (code, signal) => {
-      setTimeout(() => {
-        child.stdout?.destroy();
-        child.stderr?.destroy();
-        done(code, signal);
-      }, 1000).unref();
-    });
-    if (opts.input !== undefined && child.stdin) {
-      // A runtime that exits without reading its stdin is not an error here.
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(opts.input);
-    }
   });
+  for (const s of child.stdio) s?.destroy();
+  return { code: exit.code, signal: exit.signal, stdout: stdout.toString(), stderr: stderr.toString(), timedOut };
 }

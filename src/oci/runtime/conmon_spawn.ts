@@ -2,7 +2,8 @@
 //
 //  1. spawn conmon with fd 3 (sync) and fd 4 (start) as socketpairs, in the
 //     bundle directory, in a session of its own;
-//  2. optionally place it (a cgroup, say) while it blocks on the start pipe;
+//  2. let the caller finish the bundle, or place conmon (a cgroup, say),
+//     while it blocks on the start pipe;
 //  3. write one byte to the start pipe: conmon forks, the parent writes the
 //     daemon's pid to -P and exits, the daemon runs `runtime create`;
 //  4. read the first line from the sync pipe: `{"pid": N}` on success,
@@ -11,9 +12,10 @@
 //
 // Nothing here blocks the event loop and every wait is bounded.
 
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import type { Readable, Writable } from 'node:stream';
+import type { Socket } from 'node:net';
+import { isNativeError } from '../../native/index.js';
+import { startChild, type Child } from '../../process/child.js';
 import { OutputBuffer } from './command.js';
 import { readSyncLine, type SyncRead } from './sync_pipe.js';
 
@@ -26,8 +28,8 @@ export interface ConmonSpawnInput {
   /** conmon -P: read as soon as the spawned conmon exits (it writes the file first), while the runtime works. */
   pidFile?: string;
   timeoutMs: number;
-  /** Runs while conmon waits for the start byte (CRI-O moves it into its cgroup here). */
-  placeMonitor?: (pid: number) => Promise<void>;
+  /** Runs while conmon waits for the start byte (CRI-O moves it into its cgroup here); a rejection kills conmon. */
+  beforeStart?: (pid: number) => Promise<void>;
 }
 
 export interface ConmonHandshake {
@@ -49,59 +51,53 @@ export class ConmonStartError extends Error {
 export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandshake> {
   const started = Date.now();
   const remaining = (): number => Math.max(0, input.timeoutMs - (Date.now() - started));
-  const child = spawn(input.monitorPath, input.args, {
-    cwd: input.cwd,
-    env: input.env,
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
-    // setsid: no terminal signal of the daemon's group reaches it before it detaches.
-    detached: true,
-  });
-  const spawnError = await new Promise<Error | undefined>((resolve) => {
-    child.once('spawn', () => resolve(undefined));
-    child.once('error', (err) => resolve(err));
-  });
-  if (spawnError || child.pid === undefined) {
-    throw new ConmonStartError(`cannot run ${input.monitorPath}: ${spawnError?.message ?? 'no pid'}`, { cause: spawnError });
+  let child: Child;
+  try {
+    child = await startChild(input.monitorPath, input.args, {
+      cwd: input.cwd,
+      env: input.env,
+      stdio: ['null', 'pipe', 'pipe', 'pipe', 'pipe'],
+      // setsid: no terminal signal of the daemon's group reaches it before it detaches.
+      newSession: true,
+    });
+  } catch (err) {
+    const why = isNativeError(err) ? `${err.code} (${err.message})` : (err as Error).message;
+    throw new ConmonStartError(`cannot run ${input.monitorPath}: ${why}`, { cause: err });
   }
   const pid = child.pid;
+  const [, stdout, stderr, syncPipe, startPipe] = child.stdio as Socket[];
   const output = new OutputBuffer(16 * 1024);
-  child.stdout?.on('data', (c: Buffer) => output.push(c));
-  child.stderr?.on('data', (c: Buffer) => output.push(c));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
+  for (const s of [stdout!, stderr!]) {
+    s.on('data', (c: Buffer) => output.push(c));
+    s.on('error', () => undefined);
+  }
+  const exited = child.exited;
   const pidFile = input.pidFile;
   const conmonPid = pidFile ? exited.then(() => readPidFile(pidFile)) : Promise.resolve(undefined);
-  const syncPipe = child.stdio[3] as Readable;
-  const startPipe = child.stdio[4] as Writable;
-  startPipe.on('error', () => undefined);
-  syncPipe.on('error', () => undefined);
+  startPipe!.on('error', () => undefined);
+  syncPipe!.on('error', () => undefined);
 
   const release = (): void => {
-    syncPipe.destroy();
-    startPipe.destroy();
-    child.stdout?.destroy();
-    child.stderr?.destroy();
+    for (const s of child.stdio) s?.destroy();
   };
 
   // Read from the start: conmon writes nothing before the start byte, but a
   // crash must show as EOF rather than a hang.
-  const sync = readSyncLine(syncPipe, input.timeoutMs);
-  if (input.placeMonitor) {
+  const sync = readSyncLine(syncPipe!, input.timeoutMs);
+  if (input.beforeStart) {
     try {
-      await input.placeMonitor(pid);
+      await input.beforeStart(pid);
     } catch (err) {
       killGroup(pid);
       release();
       throw err;
     }
   }
-  startPipe.end(Buffer.of(0));
+  startPipe!.end(Buffer.of(0));
 
   const result = await sync;
   const exit = await within(exited, Math.min(remaining(), 5000));
   release();
-  if (exit === undefined) child.unref();
   const monitorPid = exit ? await conmonPid : undefined;
   return { spawnedPid: pid, sync: result, ...(monitorPid !== undefined ? { conmonPid: monitorPid } : {}), ...(exit ? { exit } : {}), output: output.toString() };
 }

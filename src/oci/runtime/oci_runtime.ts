@@ -76,6 +76,13 @@ export interface CreateContainerOptions {
   logSizeMax?: number;
   /** Runs while conmon waits to be started, with its pid (e.g. to move it into a cgroup). */
   placeMonitor?: (conmonPid: number) => Promise<void>;
+  /**
+   * Settles once config.json and the rootfs are in place. conmon is started at
+   * once and loads meanwhile (a few ms of exec and linking off the critical
+   * path); it runs the runtime only after this resolves. A rejection kills it
+   * before it has done anything and rejects create with the same error.
+   */
+  bundleReady?: Promise<void>;
 }
 
 export interface CreatedContainer {
@@ -146,21 +153,23 @@ export class OciRuntime {
       throw new RuntimeError('failed', `runtime "${this.name}": monitor ${this.opts.handler.config.monitor_path || '"conmon" in PATH'} not found or not executable`);
     }
 
-    await Promise.all([
+    // conmon opens the log file as it loads; the rest it needs only once started.
+    await mkdir(dirname(c.logPath), { recursive: true, mode: 0o755 });
+    const startable = Promise.all([
       this.ownDirs(),
-      mkdir(dirname(c.logPath), { recursive: true, mode: 0o755 }),
       ...(c.persistDir ? [mkdir(c.persistDir, { recursive: true, mode: 0o700 })] : []),
-    ]);
-    // Leftovers of an earlier container with this id would be taken for this one's.
-    await Promise.all(
-      [
+      // Leftovers of an earlier container with this id would be taken for this one's.
+      ...[
         join(this.opts.exitsDir, c.id),
         conmonPidFile(c.bundle),
         join(c.bundle, 'pidfile'),
         join(c.bundle, 'oom'),
         ...(c.persistDir ? [join(c.persistDir, 'exit'), join(c.persistDir, 'oom')] : []),
-      ].map((p) => rm(p, { force: true })),
-    );
+      ].map(removeFile),
+      c.bundleReady,
+    ]);
+    // Handled where it is awaited, in the start hook below; this only keeps an early failure from going unhandled.
+    startable.catch(() => undefined);
 
     const args = conmonCreateArgs({
       id: c.id,
@@ -191,10 +200,15 @@ export class OciRuntime {
         cwd: c.bundle,
         pidFile: conmonPidFile(c.bundle),
         timeoutMs,
-        ...(c.placeMonitor ? { placeMonitor: c.placeMonitor } : {}),
+        beforeStart: async (pid) => {
+          await c.placeMonitor?.(pid);
+          await startable;
+        },
       });
     } catch (err) {
       if (err instanceof ConmonStartError) throw new RuntimeError('failed', `container create failed: ${err.message}`, '', { cause: err });
+      // Stopped before the runtime ran: only the log file conmon opened as it loaded is left.
+      await rm(c.logPath, { force: true }).catch(() => undefined);
       throw err;
     }
     const { sync } = handshake;
@@ -662,4 +676,11 @@ export async function isLiveProcess(pid: number, comm: string): Promise<boolean>
   } catch {
     return false;
   }
+}
+
+/** Removes a file that may not exist: one unlink, where rm() first stats it. */
+async function removeFile(path: string): Promise<void> {
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
 }

@@ -1,0 +1,117 @@
+//! spawnChild: child processes started with posix_spawn on a thread of
+//! their own, so the event loop never pays for fork copying the daemon's
+//! page tables, as child_process.spawn does.
+
+use std::os::unix::io::IntoRawFd;
+
+use napi_ffi::{spawn_promise, Args, CallContext, Env, JsError, JsResult, Value, ValueType};
+use spawn::{Command, Stdio};
+
+/// More than any caller needs; bounds the fds one call can create.
+const MAX_STDIO: usize = 16;
+
+/// spawnChild({ file, args, env, cwd?, stdio, newSession? }):
+///   Promise<{ pid, fds: (number | null)[], exited: Promise<{ code, signal }> }>
+///
+/// `stdio[i]` ('null' | 'pipe' | an fd of the caller's) becomes the
+/// child's fd i; `fds[i]` is JS's end of each 'pipe' slot (a stream socket,
+/// JS owns and must close it). `exited` settles once the child has exited
+/// and been reaped: until then the pid cannot be reused, so process.kill
+/// on it is safe.
+pub fn spawn_child(cx: &CallContext) -> JsResult<Value> {
+    let env = cx.env();
+    let args = cx.args();
+    let spec = cx.arg(0);
+    args.object(spec, "options")?;
+    let field = |key: &str| env.get_named(spec, key);
+    let program = args.path(field("file")?, "options.file")?;
+    let argv = args.array(field("args")?, "options.args", |v, name| c_string(args, v, name))?;
+    let environ = args.array(field("env")?, "options.env", |v, name| c_string(args, v, name))?;
+    let cwd = args.optional_path(field("cwd")?, "options.cwd")?;
+    let stdio = args.array(field("stdio")?, "options.stdio", |v, name| stdio_slot(env, args, v, name))?;
+    if stdio.is_empty() || stdio.len() > MAX_STDIO {
+        return Err(JsError::out_of_range(format!(
+            "The length of \"options.stdio\" is out of range. It must be >= 1 and <= {}. Received {}",
+            MAX_STDIO,
+            stdio.len()
+        )));
+    }
+    let new_session = args
+        .optional_bool(field("newSession")?, "options.newSession")?
+        .unwrap_or(false);
+    let cmd = Command { program, args: argv, env: environ, cwd, stdio, new_session };
+
+    spawn_promise(env, "spawnChild", move || spawn::spawn(&cmd), |env, child| {
+        let pid = child.pid;
+        // The waiting thread only learns of the exit; the reap happens
+        // here on the JS thread, after everything JS queued before it.
+        let exited = spawn_promise(
+            env,
+            "spawnChild.exited",
+            move || spawn::wait_exit(pid),
+            move |env, ()| {
+                let status = spawn::reap(pid)?;
+                let out = env.object()?;
+                env.set_named(out, "code", optional_number(env, status.code)?)?;
+                env.set_named(out, "signal", optional_number(env, status.signal)?)?;
+                Ok(out)
+            },
+        )?;
+        let out = env.object()?;
+        env.set_named(out, "pid", env.double(f64::from(pid))?)?;
+        let fds = env.array(child.pipes.len())?;
+        for (i, pipe) in child.pipes.into_iter().enumerate() {
+            let fd = match pipe {
+                Some(fd) => env.double(f64::from(fd.into_raw_fd()))?,
+                None => env.null()?,
+            };
+            env.set_element(fds, i as u32, fd)?;
+        }
+        env.set_named(out, "fds", fds)?;
+        env.set_named(out, "exited", exited)?;
+        Ok(out)
+    })
+}
+
+/// A string that can cross into C: no NUL bytes.
+fn c_string(args: Args, value: Value, name: &str) -> JsResult<String> {
+    let s = args.string(value, name)?;
+    if s.contains('\0') {
+        return Err(JsError::invalid_value(format!(
+            "The \"{}\" argument must be a string without null bytes",
+            name
+        )));
+    }
+    Ok(s)
+}
+
+fn stdio_slot(env: Env, args: Args, value: Value, name: &str) -> JsResult<Stdio> {
+    let expected = format!("The \"{}\" argument must be 'null', 'pipe' or a file descriptor.", name);
+    match env.type_of(value)? {
+        ValueType::String => match env.get_string(value)?.as_str() {
+            "null" => Ok(Stdio::Null),
+            "pipe" => Ok(Stdio::Pipe),
+            other => Err(JsError::invalid_value(format!("{} Received '{}'", expected, other))),
+        },
+        ValueType::Number => {
+            let fd = args.safe_integer(value, name)?;
+            i32::try_from(fd).map(Stdio::Fd).map_err(|_| {
+                JsError::out_of_range(format!("The value of \"{}\" is not a file descriptor. Received {}", name, fd))
+            })
+        }
+        ValueType::Undefined => Err(JsError::invalid_type(format!("{} Received undefined", expected))),
+        ValueType::Null => Err(JsError::invalid_type(format!("{} Received null", expected))),
+        other => Err(JsError::invalid_type(format!(
+            "{} Received type {}",
+            expected,
+            format!("{:?}", other).to_lowercase()
+        ))),
+    }
+}
+
+fn optional_number(env: Env, n: Option<i32>) -> JsResult<Value> {
+    match n {
+        Some(n) => env.double(f64::from(n)),
+        None => env.null(),
+    }
+}

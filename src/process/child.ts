@@ -1,0 +1,71 @@
+// Child processes started by the addon's posix_spawn instead of node's
+// child_process. Node forks the whole daemon, which blocks the event loop
+// for as long as copying its page tables takes (milliseconds at the
+// daemon's size, growing with it); posix_spawn shares the memory until the
+// child execs, and runs on an addon thread.
+import { Socket } from 'node:net';
+import { constants } from 'node:os';
+import { spawnChild } from '../native/index.js';
+
+/** A child's fd: /dev/null, a socket pair whose other end we get, or one of ours passed in. */
+export type ChildStdio = 'null' | 'pipe' | number;
+
+export interface ChildOptions {
+  /** The child's whole environment. */
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Slot i is the child's fd i. */
+  stdio: ChildStdio[];
+  /** setsid: the child leads a session (and process group) of its own. */
+  newSession?: boolean;
+}
+
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface Child {
+  readonly pid: number;
+  /** Our end of each 'pipe' slot, null elsewhere. */
+  readonly stdio: (Socket | null)[];
+  /** Settles once the child has exited and been reaped. */
+  readonly exited: Promise<ChildExit>;
+  /** Signals the child unless it has been reaped already (its pid may then be another's); true when sent. */
+  kill(signal?: NodeJS.Signals): boolean;
+}
+
+const signalNames = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+
+/** Starts `file` with `args`; rejects (ENOENT, EACCES, ...) when it cannot be executed. */
+export async function startChild(file: string, args: readonly string[], opts: ChildOptions): Promise<Child> {
+  const env = Object.entries(opts.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  const spawned = await spawnChild({
+    file,
+    args: [...args],
+    env,
+    ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+    stdio: opts.stdio,
+    ...(opts.newSession ? { newSession: true } : {}),
+  });
+  let reaped = false;
+  const exited = spawned.exited.then((e): ChildExit => {
+    reaped = true;
+    return { code: e.code, signal: e.signal === null ? null : (signalNames.get(e.signal) ?? null) };
+  });
+  const stdio = spawned.fds.map((fd) => (fd === null ? null : new Socket({ fd, readable: true, writable: true })));
+  return {
+    pid: spawned.pid,
+    stdio,
+    exited,
+    kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
+      if (reaped) return false;
+      try {
+        process.kill(spawned.pid, signal);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
