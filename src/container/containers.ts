@@ -44,6 +44,12 @@ export interface ContainerRecord {
   /** Steps taken, for undo and remove. */
   mounted: boolean;
   runtimeCreated: boolean;
+  /**
+   * Only on disk: the record was written while the runtime's create or start
+   * ran, to keep the write off the critical path, and is rewritten without
+   * the mark once it succeeded. At start-up the runtime tells whether it did.
+   */
+  unconfirmed?: 'create' | 'start';
 }
 
 /** CRI-O's default capability set. */
@@ -150,14 +156,17 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     // mounted and a runtime container never created). It need not be flushed: the mount and
     // the runtime's state live under the runroot, which a power loss clears (it is /run).
     // The record becomes durable with the 'created' write, before CreateContainer returns.
+    const dataDir = deps.containers.pathOf(id);
     const [logPath, imageConfig, oomScoreAdj] = await allSettled([
       launched,
       deps.images.configText(image.id).then((text) => JSON.parse(text) as Record<string, unknown>),
       daemonOomScoreAdj(),
       deps.containers.putUnflushed({ ...record, mounted: true, runtimeCreated: true }).then((r) => (record = r)),
+      // Empty directories: undo removes them with the record's and the run directory.
+      mkdir(join(dataDir, 'upper'), { recursive: true }),
+      mkdir(join(dataDir, 'work'), { recursive: true }),
+      mkdir(rootfs, { recursive: true }),
     ]);
-    const dataDir = deps.containers.pathOf(id);
-    await Promise.all([mkdir(join(dataDir, 'upper'), { recursive: true }), mkdir(join(dataDir, 'work'), { recursive: true }), mkdir(rootfs, { recursive: true })]);
     await overlayMount({
       lowerdirs: [...image.layers].reverse().map((chainId) => deps.layers.diffDir(chainId)),
       upperdir: join(dataDir, 'upper'),
@@ -190,14 +199,16 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     });
     const cwd = built.spec.process?.cwd;
     await Promise.all([cwd ? mkdirInRoot(rootfs, cwd, 0o755) : undefined, writeFile(join(runDir, 'config.json'), JSON.stringify(built.spec))]);
-    // The 'created' record is written while conmon and the runtime work, and takes effect once they succeed.
-    const created = await deps.containers.updateAfter(
+    // The 'created' record is written (and flushed) while conmon and the runtime work, marked on
+    // disk as unconfirmed: a restart before the mark is gone asks the runtime whether the create happened.
+    const created = await deps.containers.updateAround(
       id,
       () => {
         bundleReady.resolve();
         return creating!;
       },
       (r) => ({ ...r, logPath, stopSignal: built.stopSignal, user: built.user, phase: 'created' }),
+      (r) => ({ ...r, unconfirmed: 'create' }),
     );
     if (!created.record) throw new Error('the container record vanished while it was being created');
     record = created.record;
@@ -222,14 +233,16 @@ export async function startContainer(deps: ContainerDeps, id: string): Promise<v
   const runtime = await runtimeFor(deps, record.runtimeHandler);
   // Taken before start: a container may exit (and be recorded) before start returns.
   const startedAt = Date.now() * 1e6;
-  // The 'running' record is written while the runtime starts the container, and takes effect once it has.
-  const { record: written } = await deps.containers.updateAfter(
+  // 'running' is written (and flushed) while the runtime starts the container, marked on disk as
+  // unconfirmed: a restart before the mark is gone asks the runtime whether the start happened.
+  const { record: written } = await deps.containers.updateAround(
     record.id,
     () => runtime.start(record.id),
     (r) => {
       if (r.phase === 'created') return { ...r, phase: 'running', startedAt };
       return r.startedAt === 0 ? { ...r, startedAt, finishedAt: Math.max(r.finishedAt, startedAt) } : r;
     },
+    (r) => ({ ...r, unconfirmed: 'start' }),
   );
   // Only this call moves a container to running; an exit recorded first leaves it exited.
   if (written?.phase === 'running') deps.events?.publish('started', record.id, record.podId);
@@ -310,8 +323,13 @@ async function makeLogPath(logDirectory: string, logPath: string, runDir: string
     await mkdir(runDir, { recursive: true });
     return join(runDir, 'container.log');
   }
-  await mkdir(logDirectory, { recursive: true, mode: 0o755 });
-  const parent = await mkdirInRoot(logDirectory, dirname(logPath) === '.' ? '/' : `/${dirname(logPath)}`, 0o755);
+  const dir = dirname(logPath) === '.' ? '/' : `/${dirname(logPath)}`;
+  // The kubelet makes the log directory before it creates containers: try without making it first.
+  const parent = await mkdirInRoot(logDirectory, dir, 0o755).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+    await mkdir(logDirectory, { recursive: true, mode: 0o755 });
+    return mkdirInRoot(logDirectory, dir, 0o755);
+  });
   return join(parent, logPath.split('/').pop()!);
 }
 

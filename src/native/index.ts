@@ -198,6 +198,37 @@ export interface SpawnedChild {
   exited: Promise<ChildExit>;
 }
 
+export interface RunProgramOptions {
+  /** The program's path, run as is (no PATH search; relative to `cwd`); also argv[0]. */
+  file: string;
+  /** argv[1..]. */
+  args: string[];
+  /** The child's whole environment, as 'KEY=value' entries. */
+  env: string[];
+  /** Default: the daemon's working directory. */
+  cwd?: string;
+  /** Written to stdin (a string as UTF-8), which is then closed; absent: stdin is /dev/null. */
+  input?: Buffer | Uint8Array | string;
+  /** From the start; then the child gets SIGKILL (and `timedOut` is set). */
+  timeoutMs: number;
+  /** Bytes kept of stdout and of stderr each; the rest is read and dropped, so the child never blocks on a full pipe. */
+  maxOutput: number;
+}
+
+/** A finished run: exactly one of code and signal is set. */
+export interface ProgramRun {
+  code: number | null;
+  /** The number of the signal that killed it. */
+  signal: number | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  /** Bytes beyond `maxOutput`, both streams together. */
+  dropped: number;
+  stdoutDropped: number;
+  stderrDropped: number;
+  timedOut: boolean;
+}
+
 interface Addon {
   overlayMount(options: OverlayMountOptions): Promise<void>;
   overlayUnmount(target: string, options?: { detach?: boolean }): Promise<void>;
@@ -217,6 +248,7 @@ interface Addon {
   dialLoopback(options: DialLoopbackOptions): Promise<number>;
   captureOutput(count: number, maxBytes: number): OutputCapture;
   spawnChild(options: SpawnChildOptions): Promise<SpawnedChild>;
+  runProgram(options: RunProgramOptions): Promise<ProgramRun>;
   addonVersion(): string;
 }
 
@@ -331,4 +363,19 @@ export const captureOutput = (count: number, maxBytes: number): OutputCapture =>
  * slot that is not open.
  */
 export const spawnChild = (options: SpawnChildOptions): Promise<SpawnedChild> => load().spawnChild(options);
+/**
+ * Runs a short-lived program to the end on one addon thread: posix_spawn
+ * (as spawnChild), `input` written, stdout and stderr collected, SIGKILL at
+ * `timeoutMs`, the reap, and one promise settled. The stages of a
+ * spawnChild run (spawn, exit wait, each stream's end, a grace timer) each
+ * wake the event loop, and on an idle machine every wake-up has its price;
+ * this wakes it once. Resolves once the child is reaped and both
+ * outputs ended, or 1 s after its exit while a grandchild still holds them
+ * (`runc create` hands its stdio to the container). A child that exits
+ * without reading its input is no error. Rejects when the program cannot
+ * be started, as spawnChild does (or, should poll or waitpid fail, with
+ * that error, the child killed and reaped first); bad options throw
+ * (TypeError, or RangeError for a negative or fractional number).
+ */
+export const runProgram = (options: RunProgramOptions): Promise<ProgramRun> => load().runProgram(options);
 export const addonVersion = (): string => load().addonVersion();

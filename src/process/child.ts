@@ -37,13 +37,18 @@ export interface Child {
 
 const signalNames = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 
+/** The name of the signal that ended a child, as node reports it ('SIGKILL'). */
+export const exitSignal = (n: number | null): NodeJS.Signals | null => (n === null ? null : (signalNames.get(n) ?? null));
+
+/** An environment as the addon takes it: "KEY=value" entries. */
+export const environmentEntries = (env: NodeJS.ProcessEnv): string[] => Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+
 /** Starts `file` with `args`; rejects (ENOENT, EACCES, ...) when it cannot be executed. */
 export async function startChild(file: string, args: readonly string[], opts: ChildOptions): Promise<Child> {
-  const env = Object.entries(opts.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
   const spawned = await spawnChild({
     file,
     args: [...args],
-    env,
+    env: environmentEntries(opts.env),
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     stdio: opts.stdio,
     ...(opts.newSession ? { newSession: true } : {}),
@@ -51,7 +56,7 @@ export async function startChild(file: string, args: readonly string[], opts: Ch
   let reaped = false;
   const exited = spawned.exited.then((e): ChildExit => {
     reaped = true;
-    return { code: e.code, signal: e.signal === null ? null : (signalNames.get(e.signal) ?? null) };
+    return { code: e.code, signal: exitSignal(e.signal) };
   });
   const stdio = spawned.fds.map((fd) => (fd === null ? null : new Socket({ fd, readable: true, writable: true })));
   return {

@@ -1,10 +1,10 @@
 // Records of pods and containers, one JSON file per object, written
 // atomically before a change is acknowledged, reloaded at start-up.
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { removeTree } from '../native/index.js';
-import { replaceFileUnflushed, stageFileAtomic, writeFileAtomic, type StagedFile } from '../storage/atomic_file.js';
+import { replaceFileUnflushed, writeFileAtomic } from '../storage/atomic_file.js';
 
 export class RecordStore<T extends { id: string }> {
   private readonly records = new Map<string, T>();
@@ -68,40 +68,48 @@ export class RecordStore<T extends { id: string }> {
   update(id: string, change: (record: T) => T): Promise<T | undefined> {
     return this.lock(id, async () => {
       const current = this.records.get(id);
-      return current ? this.write(change(current)) : undefined;
+      if (!current) return undefined;
+      const next = change(current);
+      // An unchanged record is not written again.
+      return next === current ? current : this.write(next);
     });
   }
 
   /**
-   * Runs `step` and, once it succeeds, records `change` of the record: the new
-   * record is written and flushed while `step` runs, so only a rename and a
-   * directory flush follow it. If the record changed meanwhile, `change` is
-   * applied to the latest one and written afresh. A failed `step` records
-   * nothing. Resolves with the step's result and the record as written.
+   * Runs `step` while the changed record is written and flushed, so that no
+   * write is left for after it: the record on disk is `marked(change(record))`,
+   * which a restart must resolve (the mark says the step's outcome is
+   * unknown). Once the step succeeds the change takes effect in memory at
+   * once and the unmarked record replaces the marked one in the background.
+   * If the record changed meanwhile, `change` is applied to the latest one and
+   * written before this resolves. A failed step puts the record back on disk.
+   * Resolves with the step's result and the record as it now is.
    */
-  async updateAfter<R>(id: string, step: () => Promise<R>, change: (record: T) => T): Promise<{ result: R; record: T | undefined }> {
+  async updateAround<R>(id: string, step: () => Promise<R>, change: (record: T) => T, marked: (record: T) => T): Promise<{ result: R; record: T | undefined }> {
     const base = this.records.get(id);
     const next = base && change(base);
-    const staged: Promise<StagedFile | undefined> = next ? stageFileAtomic(this.fileOf(id), JSON.stringify(next)).catch(() => undefined) : Promise.resolve(undefined);
-    let result: R;
-    try {
-      result = await step();
-    } catch (err) {
-      await (await staged)?.discard();
-      throw err;
+    const prospect = next ? this.lock(id, () => this.writeFile(marked(next), true)) : Promise.resolve();
+    const [ran, wrote] = await Promise.allSettled([step(), prospect]);
+    if (ran.status === 'rejected') {
+      await this.lock(id, async () => {
+        const current = this.records.get(id);
+        if (current) await this.writeFile(current, true);
+      });
+      throw ran.reason;
     }
-    return this.lock(id, async () => {
-      const file = await staged;
-      const current = this.records.get(id);
-      if (current !== undefined && current === base && next !== undefined && file) {
-        await file.commit();
-        this.records.set(id, next);
-        return { result, record: next };
-      }
-      // Changed meanwhile, gone, or the early write failed (a fresh write reports why).
-      await file?.discard();
-      return { result, record: current ? await this.write(change(current)) : undefined };
-    });
+    if (wrote.status === 'rejected') throw wrote.reason;
+    const current = this.records.get(id);
+    if (current !== undefined && current === base && next !== undefined) {
+      this.records.set(id, next);
+      // Unmarked in the background: until then a restart resolves the mark the same way.
+      void this.lock(id, async () => {
+        const latest = this.records.get(id);
+        if (latest) await this.writeFile(latest, true);
+      }).catch((err: unknown) => this.log.warn({ id, err }, 'cannot rewrite a record without its mark'));
+      return { result: ran.value, record: next };
+    }
+    // Changed meanwhile, or gone.
+    return { result: ran.value, record: await this.update(id, change) };
   }
 
   private fileOf(id: string): string {
@@ -109,11 +117,23 @@ export class RecordStore<T extends { id: string }> {
   }
 
   private async write(record: T, flush = true): Promise<T> {
-    // A known record's directory exists already: it was made by its first write or found at open.
-    if (!this.records.has(record.id)) await mkdir(join(this.dir, record.id), { recursive: true, mode: 0o700 });
-    await (flush ? writeFileAtomic : replaceFileUnflushed)(this.fileOf(record.id), JSON.stringify(record));
+    await this.writeFile(record, flush);
     this.records.set(record.id, record);
     return record;
+  }
+
+  /** The record's file, not the record in memory. */
+  private async writeFile(record: T, flush: boolean): Promise<void> {
+    const data = JSON.stringify(record);
+    // A known record's directory exists already: it was made by its first write or found at open.
+    if (this.records.has(record.id)) {
+      await (flush ? writeFileAtomic : replaceFileUnflushed)(this.fileOf(record.id), data);
+      return;
+    }
+    await mkdir(join(this.dir, record.id), { recursive: true, mode: 0o700 });
+    // A new record has no old content to keep: a crash can only leave it torn, which open() drops.
+    if (flush) await writeFileAtomic(this.fileOf(record.id), data);
+    else await writeFile(this.fileOf(record.id), data, { mode: 0o600 });
   }
 
   /** Runs `section` after the sections queued for the same record. */

@@ -122,4 +122,46 @@ describe('e2e: restart with running pods', { skip, timeout: 150_000 }, () => {
       assert.deepEqual((await readdir(join(ipamDir, net))).filter((f) => /^\d+\./.test(f)), [], `no IP left allocated in ${net}`);
     }
   });
+  it('a record written while the runtime created or started, then a kill -9: the runtime decides what it was', async () => {
+    const runtimeRoot = join(e2e.daemon.dir, 'run', 'runtimes', 'runc');
+    const pod = await runPod(e2e, podConfig(e2e, 'unconfirmed'));
+    const create = async (name: string): Promise<string> =>
+      (await e2e.daemon.client.runtime.CreateContainer!({ podSandboxId: pod.id, config: containerConfig(e2e, name, ['sleep', '1000']), sandboxConfig: pod.config })).containerId;
+    const [notStarted, neverCreated, created] = [await create('not-started'), await create('never-created'), await create('created')];
+
+    const killed = new Promise((resolve) => e2e.daemon.proc.once('exit', resolve));
+    e2e.daemon.client.close();
+    e2e.daemon.proc.kill('SIGKILL');
+    await killed;
+    const recordFile = (id: string): string => join(e2e.daemon.dir, 'root', 'containers', id, 'container.json');
+    const edit = async (id: string, change: Record<string, unknown>): Promise<void> => {
+      const record = JSON.parse(await readFile(recordFile(id), 'utf8')) as Record<string, unknown>;
+      await writeFile(recordFile(id), JSON.stringify({ ...record, ...change }));
+    };
+    // Killed while StartContainer's write was done but the runtime's start had not happened.
+    await edit(notStarted, { phase: 'running', startedAt: Date.now() * 1e6, unconfirmed: 'start' });
+    // Killed while CreateContainer's write was done but the runtime's create had not happened.
+    await edit(neverCreated, { unconfirmed: 'create' });
+    await run(runcPath, ['--root', runtimeRoot, 'delete', '--force', neverCreated]);
+    // Killed after both the write and the runtime's create, before the mark was cleared.
+    await edit(created, { unconfirmed: 'create' });
+    await e2e.restartDaemon();
+    const cri = e2e.daemon.client.runtime;
+
+    const s = await containerStatus(e2e, notStarted);
+    assert.equal(s.state, State.created);
+    assert.equal(s.startedAt, 0);
+    const listed = ((await cri.ListContainers!({ filter: { podSandboxId: pod.id } })).containers as { id: string }[]).map((c) => c.id).sort();
+    assert.deepEqual(listed, [notStarted, created].sort(), 'the container whose create never happened is gone');
+    assert.equal((await containerStatus(e2e, created)).state, State.created);
+    for (const id of [notStarted, created]) assert.equal((JSON.parse(await readFile(recordFile(id), 'utf8')) as { unconfirmed?: string }).unconfirmed, undefined);
+
+    await cri.StartContainer!({ containerId: notStarted });
+    await waitState(e2e, notStarted, State.running);
+    // The name of the removed container is free again.
+    const again = await create('never-created');
+    assert.notEqual(again, neverCreated);
+    await cri.StopPodSandbox!({ podSandboxId: pod.id });
+    await cri.RemovePodSandbox!({ podSandboxId: pod.id });
+  });
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
-import { isNativeError, spawnChild, type SpawnChildOptions } from '../../src/native/index.js';
+import { isNativeError, runProgram, spawnChild, type RunProgramOptions, type SpawnChildOptions } from '../../src/native/index.js';
 import { scratchDir } from '../helpers/daemon.js';
 
 const env = ['PATH=/usr/bin:/bin'];
@@ -141,5 +141,66 @@ describe('native spawnChild', () => {
     assert.ok(best(ours) < best(forked), `spawnChild ${show(ours)} ms vs child_process.spawn ${show(forked)} ms`);
     assert.equal(ballast.length, 200);
     ballast = [];
+  });
+});
+
+describe('native runProgram', () => {
+  const run = (script: string, extra: Partial<RunProgramOptions> = {}): RunProgramOptions => ({
+    file: '/bin/sh',
+    args: ['-c', script],
+    env,
+    timeoutMs: 10_000,
+    maxOutput: 1 << 20,
+    ...extra,
+  });
+
+  it('resolves with the exit code and both outputs as Buffers', async () => {
+    const res = await runProgram(run('echo out; echo err >&2; exit 3'));
+    assert.ok(Buffer.isBuffer(res.stdout) && Buffer.isBuffer(res.stderr));
+    assert.deepEqual(
+      { ...res, stdout: res.stdout.toString(), stderr: res.stderr.toString() },
+      { code: 3, signal: null, stdout: 'out\n', stderr: 'err\n', dropped: 0, stdoutDropped: 0, stderrDropped: 0, timedOut: false },
+    );
+  });
+
+  it('feeds input to the child and reads it back, a string as UTF-8 and a Buffer larger than the socket buffers', async () => {
+    const text = await runProgram({ ...run('cat'), input: 'héllo\n' });
+    assert.equal(text.stdout.toString('utf8'), 'héllo\n');
+    const big = Buffer.alloc(3 << 20, 'abcdefgh');
+    const res = await runProgram({ ...run('cat'), input: big, maxOutput: 4 << 20 });
+    assert.equal(res.code, 0);
+    assert.ok(res.stdout.equals(big));
+  });
+
+  it('keeps maxOutput bytes of each stream and counts the rest', async () => {
+    const res = await runProgram(run('head -c 100000 /dev/zero; echo 0123456789 >&2', { maxOutput: 4 }));
+    assert.equal(res.code, 0);
+    assert.equal(res.stdout.length, 4);
+    assert.equal(res.stderr.toString(), '0123');
+    assert.deepEqual([res.stdoutDropped, res.stderrDropped, res.dropped], [99_996, 7, 100_003]);
+  });
+
+  it('kills the child at the timeout', async () => {
+    const t0 = performance.now();
+    const res = await runProgram(run('echo started; exec sleep 30', { timeoutMs: 200 }));
+    const took = performance.now() - t0;
+    assert.equal(res.timedOut, true);
+    assert.deepEqual([res.code, res.signal, res.stdout.toString()], [null, 9, 'started\n']);
+    assert.ok(took >= 190 && took < 1500, `took ${took} ms`);
+  });
+
+  it('rejects a program that cannot be started, and throws on bad options', async () => {
+    await assert.rejects(runProgram({ ...run(''), file: '/nonexistent/skiff-test-program' }), (err: unknown) => {
+      assert.ok(isNativeError(err));
+      assert.deepEqual([err.code, err.syscall, err.path], ['ENOENT', 'posix_spawn', '/nonexistent/skiff-test-program']);
+      return true;
+    });
+    const bad = (extra: Record<string, unknown>) => () => runProgram({ ...run('true'), ...extra } as RunProgramOptions);
+    assert.throws(bad({ input: 42 }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE', message: /"options\.input" argument must be of type string or an instance of Buffer/ });
+    assert.throws(bad({ timeoutMs: -1 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(bad({ timeoutMs: undefined }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    assert.throws(bad({ maxOutput: 1.5 }), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(bad({ env: ['A=\0'] }), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => runProgram(null as unknown as RunProgramOptions), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
   });
 });

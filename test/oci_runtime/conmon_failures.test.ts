@@ -70,7 +70,7 @@ describe('conmon failure paths with a fake runtime', { skip, timeout: 60_000 }, 
 
   async function create(rt: OciRuntime, id: string): Promise<unknown> {
     const bundle = join(dir, 'bundles', id);
-    await mkdir(bundle, { recursive: true });
+    await Promise.all([mkdir(bundle, { recursive: true }), mkdir(join(dir, 'logs'), { recursive: true })]);
     await writeFile(join(bundle, 'config.json'), '{}');
     return rt.create({ id, bundle, logPath: join(dir, 'logs', `${id}.log`), terminal: false, stdin: false, stdinOnce: false, name: id });
   }

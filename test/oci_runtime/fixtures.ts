@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { access, constants, copyFile, mkdir, mkdtemp, readdir, readFile, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { nodeCapabilities } from '../../src/oci/spec/capabilities.js';
@@ -184,10 +184,12 @@ export async function makeBundle(
     pidsLimit: 128,
   });
   await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
+  const logPath = join(work.dir, 'logs', id, 'app', '0.log');
+  await mkdir(dirname(logPath), { recursive: true });
   return {
     id,
     bundle,
-    logPath: join(work.dir, 'logs', id, 'app', '0.log'),
+    logPath,
     persistDir: join(work.dir, 'persist', id),
     spec,
     stopSignal,

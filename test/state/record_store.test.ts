@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
@@ -25,50 +25,91 @@ async function withStore(run: (store: RecordStore<Rec>, dir: string) => Promise<
 
 const onDisk = async (dir: string, id: string): Promise<Rec> => JSON.parse(await readFile(join(dir, id, 'rec.json'), 'utf8')) as Rec;
 
-test('updateAfter records the change once the step succeeds, on disk and in memory', () =>
+test('update writes the change durably; an unchanged record is not written again', () =>
   withStore(async (store, dir) => {
     await store.put({ id: 'a', phase: 'created', n: 0 });
-    let duringStep: Rec | undefined;
-    const { result, record } = await store.updateAfter(
+    const before = await stat(join(dir, 'a', 'rec.json'));
+    const same = await store.update('a', (r) => r);
+    assert.deepEqual(same, { id: 'a', phase: 'created', n: 0 });
+    assert.equal((await stat(join(dir, 'a', 'rec.json'))).ino, before.ino, 'no new file was renamed into place');
+    const changed = await store.update('a', (r) => ({ ...r, phase: 'running' }));
+    assert.deepEqual(changed, { id: 'a', phase: 'running', n: 0 });
+    assert.deepEqual(await onDisk(dir, 'a'), changed);
+    assert.notEqual((await stat(join(dir, 'a', 'rec.json'))).ino, before.ino);
+    assert.deepEqual(await readdir(join(dir, 'a')), ['rec.json'], 'no temporary file is left behind');
+    assert.equal(await store.update('missing', (r) => ({ ...r, n: 1 })), undefined);
+  }));
+
+interface Marked extends Rec {
+  mark?: string;
+}
+const marked = (r: Rec): Marked => ({ ...r, mark: 'pending' });
+
+/** Waits until the record on disk satisfies `ok` (the unmarked rewrite runs in the background). */
+async function onDiskEventually(dir: string, id: string, ok: (r: Marked) => boolean): Promise<Marked> {
+  for (let i = 0; ; i++) {
+    const r = (await onDisk(dir, id)) as Marked;
+    if (ok(r) || i > 200) return r;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+test('updateAround: the marked change is flushed while the step runs; it takes effect after, and the mark goes', () =>
+  withStore(async (store, dir) => {
+    await store.put({ id: 'a', phase: 'created', n: 0 });
+    let duringStep: { disk: Marked; memory: Rec | undefined } | undefined;
+    const { result, record } = await store.updateAround(
       'a',
       async () => {
-        duringStep = await onDisk(dir, 'a');
+        // Long enough for the write that runs beside the step to land.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        duringStep = { disk: (await onDisk(dir, 'a')) as Marked, memory: store.get('a') };
         return 7;
       },
       (r) => ({ ...r, phase: 'running' }),
+      marked,
     );
     assert.equal(result, 7);
-    assert.equal(duringStep?.phase, 'created', 'the new record is not in place before the step ends');
+    assert.deepEqual(duringStep, { disk: { id: 'a', phase: 'running', n: 0, mark: 'pending' }, memory: { id: 'a', phase: 'created', n: 0 } });
     assert.deepEqual(record, { id: 'a', phase: 'running', n: 0 });
-    assert.deepEqual(await onDisk(dir, 'a'), record);
-    assert.deepEqual(store.get('a'), record);
-    assert.deepEqual(await readdir(join(dir, 'a')), ['rec.json'], 'no staged file is left behind');
+    assert.deepEqual(store.get('a'), record, 'in memory as soon as the step succeeded');
+    assert.deepEqual(await onDiskEventually(dir, 'a', (r) => r.mark === undefined), record);
+    assert.deepEqual(await readdir(join(dir, 'a')), ['rec.json'], 'no temporary file is left behind');
   }));
 
-test('updateAfter records nothing when the step fails', () =>
+test('updateAround: a failed step puts the record back on disk and changes nothing in memory', () =>
   withStore(async (store, dir) => {
     await store.put({ id: 'a', phase: 'created', n: 0 });
     await assert.rejects(
-      store.updateAfter('a', () => Promise.reject(new Error('runtime said no')), (r) => ({ ...r, phase: 'running' })),
+      store.updateAround(
+        'a',
+        async () => {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          throw new Error('runtime said no');
+        },
+        (r) => ({ ...r, phase: 'running' }),
+        marked,
+      ),
       /runtime said no/,
     );
-    assert.equal(store.get('a')?.phase, 'created');
-    assert.equal((await onDisk(dir, 'a')).phase, 'created');
-    assert.deepEqual(await readdir(join(dir, 'a')), ['rec.json']);
+    assert.deepEqual(store.get('a'), { id: 'a', phase: 'created', n: 0 });
+    assert.deepEqual(await onDisk(dir, 'a'), { id: 'a', phase: 'created', n: 0 });
   }));
 
-test('updateAfter applies its change to a record that changed while the step ran', () =>
+test('updateAround: a record changed while the step ran gets the change applied to its latest form', () =>
   withStore(async (store, dir) => {
     await store.put({ id: 'a', phase: 'created', n: 0 });
-    const { record } = await store.updateAfter(
+    const { record } = await store.updateAround(
       'a',
       async () => {
-        await store.update('a', (r) => ({ ...r, phase: 'exited', n: 1 }));
+        await store.update('a', (r) => ({ ...r, phase: 'exited' }));
       },
-      (r) => (r.phase === 'created' ? { ...r, phase: 'running' } : { ...r, n: r.n + 10 }),
+      (r) => ({ ...r, n: r.n + 1 }),
+      marked,
     );
-    assert.deepEqual(record, { id: 'a', phase: 'exited', n: 11 });
-    assert.deepEqual(await onDisk(dir, 'a'), record);
+    assert.deepEqual(record, { id: 'a', phase: 'exited', n: 1 });
+    assert.deepEqual(store.get('a'), record);
+    assert.deepEqual(await onDiskEventually(dir, 'a', (r) => r.mark === undefined && r.n === 1), record);
   }));
 
 test('writes to different records overlap; writes to one record keep their order', () =>

@@ -32,6 +32,10 @@
 //!                newSession? })
 //!     : Promise<{ pid, fds: (number|null)[],
 //!                 exited: Promise<{ code, signal }> }>
+//!   runProgram({ file, args, env, cwd?, input?: Buffer | string,
+//!                timeoutMs, maxOutput })
+//!     : Promise<{ code, signal, stdout: Buffer, stderr: Buffer, dropped,
+//!                 stdoutDropped, stderrDropped, timedOut }>
 //!   addonVersion(): string
 //! Failures reject with Errors carrying code, errno, syscall and path like
 //! Node's own; bad arguments throw TypeErrors synchronously. Layer errors
@@ -77,6 +81,7 @@ fn init(exports: &Exports) -> JsResult<()> {
     exports.function("dialLoopback", stdio::dial_loopback)?;
     exports.function("captureOutput", stdio::capture_output)?;
     exports.function("spawnChild", spawn::spawn_child)?;
+    exports.function("runProgram", spawn::run_program)?;
     exports.function("addonVersion", addon_version)?;
     Ok(())
 }

@@ -1,11 +1,13 @@
 //! spawnChild: child processes started with posix_spawn on a thread of
 //! their own, so the event loop never pays for fork copying the daemon's
-//! page tables, as child_process.spawn does.
+//! page tables, as child_process.spawn does. runProgram: a short-lived
+//! program run start to finish on one such thread, settling one promise.
 
 use std::os::unix::io::IntoRawFd;
+use std::time::Duration;
 
 use napi_ffi::{spawn_promise, Args, CallContext, Env, JsError, JsResult, Value, ValueType};
-use spawn::{Command, Stdio};
+use spawn::{Command, RunOptions, Stdio};
 
 /// More than any caller needs; bounds the fds one call can create.
 const MAX_STDIO: usize = 16;
@@ -70,6 +72,65 @@ pub fn spawn_child(cx: &CallContext) -> JsResult<Value> {
         env.set_named(out, "fds", fds)?;
         env.set_named(out, "exited", exited)?;
         Ok(out)
+    })
+}
+
+/// runProgram({ file, args, env, cwd?, input?, timeoutMs, maxOutput }):
+///   Promise<{ code, signal, stdout: Buffer, stderr: Buffer, dropped,
+///             stdoutDropped, stderrDropped, timedOut }>
+///
+/// Spawns, feeds `input` (a Buffer, Uint8Array or string; absent: stdin is
+/// /dev/null), collects up to `maxOutput` bytes of stdout and of stderr
+/// each, SIGKILLs the child at `timeoutMs`, and reaps it, all on one
+/// thread: one wake-up of the event loop for the whole run. Resolves once
+/// the child is reaped and its outputs ended, or a second after its exit
+/// while a grandchild holds them. Rejects when the program cannot be
+/// started (as spawnChild does).
+pub fn run_program(cx: &CallContext) -> JsResult<Value> {
+    let env = cx.env();
+    let args = cx.args();
+    let spec = cx.arg(0);
+    args.object(spec, "options")?;
+    let field = |key: &str| env.get_named(spec, key);
+    let program = args.path(field("file")?, "options.file")?;
+    let argv = args.array(field("args")?, "options.args", |v, name| c_string(args, v, name))?;
+    let environ = args.array(field("env")?, "options.env", |v, name| c_string(args, v, name))?;
+    let cwd = args.optional_path(field("cwd")?, "options.cwd")?;
+    let input = optional_input(env, args, field("input")?, "options.input")?;
+    let timeout = Duration::from_millis(args.safe_integer(field("timeoutMs")?, "options.timeoutMs")?);
+    let max_output = args.safe_integer(field("maxOutput")?, "options.maxOutput")?;
+    // run() fills slots 0-2 itself.
+    let cmd = Command { program, args: argv, env: environ, cwd, stdio: Vec::new(), new_session: false };
+    let opts = RunOptions { timeout, max_output: usize::try_from(max_output).unwrap_or(usize::MAX), input };
+
+    spawn_promise(env, "runProgram", move || spawn::run(&cmd, &opts), |env, run| {
+        let out = env.object()?;
+        env.set_named(out, "code", optional_number(env, run.status.code)?)?;
+        env.set_named(out, "signal", optional_number(env, run.status.signal)?)?;
+        env.set_named(out, "stdout", env.buffer_copy(&run.stdout)?)?;
+        env.set_named(out, "stderr", env.buffer_copy(&run.stderr)?)?;
+        env.set_named(out, "dropped", env.double(run.dropped as f64)?)?;
+        env.set_named(out, "stdoutDropped", env.double(run.stdout_dropped as f64)?)?;
+        env.set_named(out, "stderrDropped", env.double(run.stderr_dropped as f64)?)?;
+        env.set_named(out, "timedOut", env.boolean(run.timed_out)?)?;
+        Ok(out)
+    })
+}
+
+/// A string (sent as UTF-8) or the bytes of a Buffer or Uint8Array.
+fn optional_input(env: Env, args: Args, value: Value, name: &str) -> JsResult<Option<Vec<u8>>> {
+    if args.is_absent(value)? {
+        return Ok(None);
+    }
+    if env.type_of(value)? == ValueType::String {
+        return Ok(Some(env.get_string(value)?.into_bytes()));
+    }
+    args.bytes(value, name).map(Some).map_err(|err| match err {
+        JsError::InvalidArg { code, message } => JsError::InvalidArg {
+            code,
+            message: message.replacen("must be an instance of", "must be of type string or an instance of", 1),
+        },
+        other => other,
     })
 }
 

@@ -13,12 +13,17 @@
 //!   that the pid stays a zombie, never reused, until its owner has seen
 //!   the exit: a thread waits, the owner reaps, and a signal the owner
 //!   sends in between cannot reach another process.
+//! - [`run`]: a short-lived program start to finish on the calling thread
+//!   (input fed, output collected within a bound, a timeout, the reap) in
+//!   one poll loop, for the OCI runtime's quick commands.
 
 mod actions;
 mod command;
+mod run;
 mod spawn;
 mod wait;
 
 pub use command::{Command, Stdio};
+pub use run::{run, RunOptions, RunResult};
 pub use spawn::{spawn, Child};
 pub use wait::{reap, wait_exit, ExitStatus};

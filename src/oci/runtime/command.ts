@@ -1,10 +1,12 @@
 // Runs a short-lived program (the OCI runtime's start/kill/state/delete/
-// update) without blocking the event loop: output is collected up to a
-// bound, the run is bounded in time, and the child is killed when either
-// bound is hit or the caller aborts.
+// update) without blocking the event loop: the addon's runProgram spawns
+// it, feeds its input, keeps a bounded part of its output, kills it at the
+// timeout and reaps it on one thread of its own, and the loop wakes once,
+// for the result, rather than at every stage (spawned, each stream's end,
+// exited, grace timer) as streams and timers here would.
 
-import type { Socket } from 'node:net';
-import { startChild } from '../../process/child.js';
+import { runProgram } from '../../native/index.js';
+import { environmentEntries, exitSignal } from '../../process/child.js';
 
 export interface CommandOptions {
   env: NodeJS.ProcessEnv;
@@ -13,7 +15,6 @@ export interface CommandOptions {
   timeoutMs: number;
   /** Bytes kept of stdout and of stderr each (the rest is dropped). */
   maxOutput?: number;
-  signal?: AbortSignal;
 }
 
 export interface CommandResult {
@@ -43,50 +44,34 @@ export class OutputBuffer {
     this.dropped += chunk.length - part.length;
   }
   toString(): string {
-    const text = Buffer.concat(this.chunks).toString('utf8');
-    return this.dropped > 0 ? `${text}… (${this.dropped} more bytes)` : text;
+    return withDropped(Buffer.concat(this.chunks), this.dropped);
   }
 }
 
+/** The text, and how much of it was cut off when some was. */
+const withDropped = (bytes: Buffer, dropped: number): string => {
+  const text = bytes.toString('utf8');
+  return dropped > 0 ? `${text}… (${dropped} more bytes)` : text;
+};
+
+/** A count the addon takes (a safe integer >= 0); unbounded for Infinity or NaN. */
+const whole = (n: number): number => (Number.isFinite(n) ? Math.min(Math.max(Math.ceil(n), 0), Number.MAX_SAFE_INTEGER) : Number.MAX_SAFE_INTEGER);
+
 /** Runs `file args`; rejects only when the program cannot be started. */
 export async function runCommand(file: string, args: string[], opts: CommandOptions): Promise<CommandResult> {
-  const max = opts.maxOutput ?? 1024 * 1024;
-  const stdout = new OutputBuffer(max);
-  const stderr = new OutputBuffer(max);
-  const child = await startChild(file, args, { env: opts.env, stdio: [opts.input === undefined ? 'null' : 'pipe', 'pipe', 'pipe'] });
-  const [input, out, err] = child.stdio;
-  let timedOut = false;
-  const kill = (): void => void child.kill('SIGKILL');
-  const timer = setTimeout(() => {
-    timedOut = true;
-    kill();
-  }, opts.timeoutMs);
-  opts.signal?.addEventListener('abort', kill, { once: true });
-  const drained = (stream: Socket | null | undefined, into: OutputBuffer): Promise<void> =>
-    new Promise((resolve) => {
-      if (!stream) return resolve();
-      stream.on('data', (c: Buffer) => into.push(c));
-      stream.on('error', () => undefined);
-      stream.once('close', () => resolve());
-    });
-  const outputs = Promise.all([drained(out, stdout), drained(err, stderr)]);
-  if (input && opts.input !== undefined) {
-    // A runtime that exits without reading its stdin is not an error here.
-    input.on('error', () => undefined);
-    input.end(opts.input);
-  }
-  const exit = await child.exited;
-  clearTimeout(timer);
-  opts.signal?.removeEventListener('abort', kill);
-  // A grandchild that keeps stdout or stderr open must not hold us: a
-  // second after the exit, take what has arrived.
-  await new Promise<void>((resolve) => {
-    const grace = setTimeout(resolve, 1000);
-    void outputs.then(() => {
-      clearTimeout(grace);
-      resolve();
-    });
+  const run = await runProgram({
+    file,
+    args,
+    env: environmentEntries(opts.env),
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+    timeoutMs: whole(opts.timeoutMs),
+    maxOutput: whole(opts.maxOutput ?? 1024 * 1024),
   });
-  for (const s of child.stdio) s?.destroy();
-  return { code: exit.code, signal: exit.signal, stdout: stdout.toString(), stderr: stderr.toString(), timedOut };
+  return {
+    code: run.code,
+    signal: exitSignal(run.signal),
+    stdout: withDropped(run.stdout, run.stdoutDropped),
+    stderr: withDropped(run.stderr, run.stderrDropped),
+    timedOut: run.timedOut,
+  };
 }

@@ -63,7 +63,7 @@ export interface CreateContainerOptions {
   id: string;
   /** The bundle: config.json, and conmon's pidfiles, FIFOs and `oom` file. */
   bundle: string;
-  /** The CRI log file (the kubelet's path). */
+  /** The CRI log file (the kubelet's path). Its directory must exist: conmon opens the file as it starts. */
   logPath: string;
   terminal: boolean;
   stdin: boolean;
@@ -153,8 +153,7 @@ export class OciRuntime {
       throw new RuntimeError('failed', `runtime "${this.name}": monitor ${this.opts.handler.config.monitor_path || '"conmon" in PATH'} not found or not executable`);
     }
 
-    // conmon opens the log file as it loads; the rest it needs only once started.
-    await mkdir(dirname(c.logPath), { recursive: true, mode: 0o755 });
+    // What conmon needs only once started (it opens the log file as it loads: its directory is the caller's).
     const startable = Promise.all([
       this.ownDirs(),
       ...(c.persistDir ? [mkdir(c.persistDir, { recursive: true, mode: 0o700 })] : []),

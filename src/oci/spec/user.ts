@@ -141,6 +141,9 @@ export async function resolveUser(input: UserInput): Promise<ResolvedUser> {
     throw invalidField(`${sc}.run_as_group`, 'is set without run_as_user or run_as_username');
   }
 
+  // /etc/group is read beside /etc/passwd rather than after it (errors surface where it is used).
+  if (ctx?.supplementalGroupsPolicy !== SupplementalGroupsPolicy.Strict) files.groups().catch(() => undefined);
+
   let user: { uid: number; gid: number; name?: string; home: string };
   if (runAsUser !== null) {
     user = await userById(checkedId(`${sc}.run_as_user`, runAsUser.value), files);
