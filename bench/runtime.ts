@@ -6,10 +6,11 @@
 //   node dist/bench/runtime.js          (root; runc, conmon, /usr/lib/cni, docker-registry)
 //
 // Environment: BENCH_RUNS (20) sequential runs, BENCH_CONCURRENCY (20), BENCH_PODS (50).
-import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { OciRuntime } from '../src/oci/runtime/oci_runtime.js';
+import { startChild } from '../src/process/child.js';
 import { cleanupWork, createFrom, makeBundle, makeWork, newRuntime, runcPath, type Work } from '../test/oci_runtime/fixtures.js';
 import { containerConfig, e2eProblem, podConfig, run, startE2e, type E2e } from '../test/e2e/fixtures.js';
 import { percentile, printTable, timed, type Figure } from './report.js';
@@ -50,15 +51,15 @@ async function podLifecycle(e2e: E2e, n: number, timings: Lifecycle[]): Promise<
   timings.push(t);
 }
 
-/** A child to completion with its output discarded (runc create hands its stdio to the container). */
-function exec(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${stderr}`))));
-  });
+/**
+ * A child to completion with its output discarded (runc create hands its
+ * stdio to the container), started by the addon's posix_spawn: node's own
+ * spawn forks this whole process, a few ms that would count as runc's.
+ */
+async function exec(cmd: string, args: string[]): Promise<void> {
+  const child = await startChild(cmd, args, { env: { PATH: process.env.PATH }, stdio: ['null', 'null', 'null'] });
+  const { code, signal } = await child.exited;
+  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${signal ?? `exit ${code}`}`);
 }
 
 /** The floor: runc create + runc start of a bundle from the same spec generator, no daemon, no conmon. */
@@ -129,11 +130,15 @@ async function main(): Promise<void> {
     const sequential: Lifecycle[] = [];
     const floorSeq: { createStart: number; remove: number }[] = [];
     const driverSeq: number[] = [];
+    const idleRoundTrips: number[] = [];
     // Interleaved, so drift in the machine's load hits all three alike.
     for (let i = 0; i < runs; i++) {
       await podLifecycle(e2e, i, sequential);
       floorSeq.push(await runcFloor(work, floorRoot, i));
       driverSeq.push(await driverAlone(work, driver, i));
+      // What a CRI call costs by itself when both ends were idle, as they are while runc works.
+      await sleep(40);
+      idleRoundTrips.push(await timed(() => e2e.daemon.client.runtime.Version!({})));
     }
     const cniSeq = cniAddTimes(e2e.daemon.stderr()).slice(cniBefore);
 
@@ -147,6 +152,7 @@ async function main(): Promise<void> {
       { name: 'sequential Create+Start container', samples: sequential.map((t) => t.createStart), unit: 'ms' },
       { name: 'sequential runc create+start (floor)', samples: floorSeq.map((t) => t.createStart), unit: 'ms' },
       { name: '  driver alone: conmon + runc create, start', samples: driverSeq, unit: 'ms' },
+      { name: '  one CRI round trip (Version) after 40 ms idle', samples: idleRoundTrips, unit: 'ms' },
       { name: 'sequential Stop+Remove container', samples: sequential.map((t) => t.stopRemoveContainer), unit: 'ms' },
       { name: 'sequential runc delete --force (floor; polls 100 ms)', samples: floorSeq.map((t) => t.remove), unit: 'ms' },
       { name: 'sequential Stop+Remove pod', samples: sequential.map((t) => t.stopRemovePod), unit: 'ms' },
