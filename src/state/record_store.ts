@@ -1,6 +1,6 @@
 // Records of pods and containers, one JSON file per object, written
 // atomically before a change is acknowledged, reloaded at start-up.
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { removeTree } from '../native/index.js';
@@ -27,12 +27,21 @@ export class RecordStore<T extends { id: string }> {
       const record = await readFile(join(this.dir, id, this.fileName), 'utf8')
         .then((text) => JSON.parse(text) as T)
         .catch(() => undefined);
-      if (record && record.id === id) this.records.set(id, record);
-      else {
+      if (record && record.id === id) {
+        this.records.set(id, record);
+        await this.removeStrayTemporaries(id);
+      } else {
         this.log.warn({ dir: join(this.dir, id) }, 'removing a record directory without a readable record');
         await removeTree(join(this.dir, id));
       }
     }
+  }
+
+  /** What a crash between writing a record's new file and renaming it into place left behind. */
+  private async removeStrayTemporaries(id: string): Promise<void> {
+    const dir = join(this.dir, id);
+    const stray = (await readdir(dir)).filter((name) => name.startsWith(`${this.fileName}.tmp-`));
+    await Promise.all(stray.map((name) => unlink(join(dir, name)).catch(() => undefined)));
   }
 
   get(id: string): T | undefined {

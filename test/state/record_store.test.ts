@@ -143,3 +143,14 @@ test('open drops a record left empty or torn (an unflushed write cut by a power 
     assert.deepEqual(reopened.list().map((r) => r.id), ['good']);
     assert.deepEqual((await readdir(dir)).sort(), ['good'], 'the unreadable records are removed with their directories');
   }));
+
+test('open removes the temporary file a crash left between writing a record and renaming it', () =>
+  withStore(async (store, dir) => {
+    await store.put({ id: 'a', phase: 'created', n: 0 });
+    await writeFile(join(dir, 'a', 'rec.json.tmp-0123456789ab'), '{"id":"a","phase":"running","n":0}');
+    await writeFile(join(dir, 'a', 'upper-data'), 'kept');
+    const reopened = new RecordStore<Rec>(dir, 'rec.json', pino({ level: 'silent' }));
+    await reopened.open();
+    assert.deepEqual(reopened.get('a'), { id: 'a', phase: 'created', n: 0 });
+    assert.deepEqual((await readdir(join(dir, 'a'))).sort(), ['rec.json', 'upper-data']);
+  }));
