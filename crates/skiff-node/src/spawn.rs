@@ -24,12 +24,8 @@ pub fn spawn_child(cx: &CallContext) -> JsResult<Value> {
     let env = cx.env();
     let args = cx.args();
     let spec = cx.arg(0);
-    args.object(spec, "options")?;
+    let mut cmd = command_of(env, args, spec)?;
     let field = |key: &str| env.get_named(spec, key);
-    let program = args.path(field("file")?, "options.file")?;
-    let argv = args.array(field("args")?, "options.args", |v, name| c_string(args, v, name))?;
-    let environ = args.array(field("env")?, "options.env", |v, name| c_string(args, v, name))?;
-    let cwd = args.optional_path(field("cwd")?, "options.cwd")?;
     let stdio = args.array(field("stdio")?, "options.stdio", |v, name| stdio_slot(env, args, v, name))?;
     if stdio.is_empty() || stdio.len() > MAX_STDIO {
         return Err(JsError::out_of_range(format!(
@@ -38,10 +34,10 @@ pub fn spawn_child(cx: &CallContext) -> JsResult<Value> {
             stdio.len()
         )));
     }
-    let new_session = args
+    cmd.stdio = stdio;
+    cmd.new_session = args
         .optional_bool(field("newSession")?, "options.newSession")?
         .unwrap_or(false);
-    let cmd = Command { program, args: argv, env: environ, cwd, stdio, new_session };
 
     spawn_promise(env, "spawnChild", move || spawn::spawn(&cmd), |env, child| {
         let pid = child.pid;
@@ -90,17 +86,12 @@ pub fn run_program(cx: &CallContext) -> JsResult<Value> {
     let env = cx.env();
     let args = cx.args();
     let spec = cx.arg(0);
-    args.object(spec, "options")?;
+    // run() fills slots 0-2 itself.
+    let cmd = command_of(env, args, spec)?;
     let field = |key: &str| env.get_named(spec, key);
-    let program = args.path(field("file")?, "options.file")?;
-    let argv = args.array(field("args")?, "options.args", |v, name| c_string(args, v, name))?;
-    let environ = args.array(field("env")?, "options.env", |v, name| c_string(args, v, name))?;
-    let cwd = args.optional_path(field("cwd")?, "options.cwd")?;
     let input = optional_input(env, args, field("input")?, "options.input")?;
     let timeout = Duration::from_millis(args.safe_integer(field("timeoutMs")?, "options.timeoutMs")?);
     let max_output = args.safe_integer(field("maxOutput")?, "options.maxOutput")?;
-    // run() fills slots 0-2 itself.
-    let cmd = Command { program, args: argv, env: environ, cwd, stdio: Vec::new(), new_session: false };
     let opts = RunOptions { timeout, max_output: usize::try_from(max_output).unwrap_or(usize::MAX), input };
 
     spawn_promise(env, "runProgram", move || spawn::run(&cmd, &opts), |env, run| {
@@ -131,6 +122,21 @@ fn optional_input(env: Env, args: Args, value: Value, name: &str) -> JsResult<Op
             message: message.replacen("must be an instance of", "must be of type string or an instance of", 1),
         },
         other => other,
+    })
+}
+
+/// The program, arguments, environment and working directory every
+/// options object here carries; no stdio slots, no new session.
+fn command_of(env: Env, args: Args, spec: Value) -> JsResult<Command> {
+    args.object(spec, "options")?;
+    let field = |key: &str| env.get_named(spec, key);
+    Ok(Command {
+        program: args.path(field("file")?, "options.file")?,
+        args: args.array(field("args")?, "options.args", |v, name| c_string(args, v, name))?,
+        env: args.array(field("env")?, "options.env", |v, name| c_string(args, v, name))?,
+        cwd: args.optional_path(field("cwd")?, "options.cwd")?,
+        stdio: Vec::new(),
+        new_session: false,
     })
 }
 
