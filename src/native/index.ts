@@ -213,6 +213,8 @@ export interface RunProgramOptions {
   timeoutMs: number;
   /** Bytes kept of stdout and of stderr each; the rest is read and dropped, so the child never blocks on a full pipe. */
   maxOutput: number;
+  /** setsid: the child leads its own process group, and the timeout kills the whole group. */
+  newSession?: boolean;
 }
 
 /** A finished run: exactly one of code and signal is set. */

@@ -1,9 +1,10 @@
 // Running one CNI plugin binary: lookup in the plugin dirs, the environment and
 // stdin of the execution protocol, the result or error on stdout, a deadline.
-import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { runProgram, type ProgramRun } from '../native/index.js';
+import { environmentEntries, exitSignal } from '../process/child.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION';
 
@@ -94,82 +95,35 @@ function pluginEnv(inv: CniInvocation): NodeJS.ProcessEnv {
  * parsed stdout (undefined when it printed nothing, as DEL and CHECK may).
  * A plugin still running at the deadline is killed with its process group.
  */
-export function execPlugin(path: string, type: string, config: Record<string, unknown>, inv: CniInvocation): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(path, [], { env: pluginEnv(inv), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    const out: Buffer[] = [];
-    let outLen = 0;
-    let err = '';
-    let timedOut = false;
-    let overflow = false;
-    let settled = false;
-    const fail = (e: Error): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      reject(e);
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup(child.pid);
-    }, inv.timeoutMs);
-
-    child.stdout.on('data', (chunk: Buffer) => {
-      outLen += chunk.length;
-      if (outLen > maxStdout) {
-        if (!overflow) killGroup(child.pid);
-        overflow = true;
-        return;
-      }
-      out.push(chunk);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      err += chunk.toString();
-      if (err.length > maxStderr) err = err.slice(-maxStderr);
-    });
-    // A plugin that exits before reading stdin makes the write fail with EPIPE; its exit status tells the story.
-    child.stdin.on('error', () => undefined);
-    child.on('error', (e: NodeJS.ErrnoException) =>
-      fail(new CniPluginError(`CNI plugin "${type}" ${inv.command} could not be started: ${e.message}`, type, inv.command)),
-    );
-    child.on('close', (exitCode, signal) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      const stdout = Buffer.concat(out).toString('utf8');
-      const stderr = err.trim();
-      if (timedOut) {
-        reject(new CniPluginError(`CNI plugin "${type}" ${inv.command} timed out after ${inv.timeoutMs / 1000}s and was killed`, type, inv.command, undefined, undefined, undefined, stderr));
-        return;
-      }
-      if (overflow) {
-        reject(new CniPluginError(`CNI plugin "${type}" ${inv.command} printed more than ${maxStdout} bytes and was killed`, type, inv.command));
-        return;
-      }
-      if (exitCode !== 0) {
-        reject(pluginFailure(type, inv.command, stdout, stderr, exitCode, signal));
-        return;
-      }
-      if (stdout.trim() === '') {
-        resolve(undefined);
-        return;
-      }
-      try {
-        resolve(JSON.parse(stdout));
-      } catch (e) {
-        reject(new CniPluginError(`CNI plugin "${type}" ${inv.command} printed a result that is not JSON: ${(e as Error).message}`, type, inv.command, undefined, undefined, undefined, stderr));
-      }
-    });
-    child.stdin.end(JSON.stringify(config));
-  });
-}
-
-function killGroup(pid: number | undefined): void {
-  if (pid === undefined) return;
+export async function execPlugin(path: string, type: string, config: Record<string, unknown>, inv: CniInvocation): Promise<unknown> {
+  let run: ProgramRun;
   try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // already gone
+    run = await runProgram({
+      file: path,
+      args: [],
+      env: environmentEntries(pluginEnv(inv)),
+      input: JSON.stringify(config),
+      timeoutMs: inv.timeoutMs,
+      maxOutput: maxStdout,
+      newSession: true,
+    });
+  } catch (e) {
+    throw new CniPluginError(`CNI plugin "${type}" ${inv.command} could not be started: ${(e as Error).message}`, type, inv.command);
+  }
+  const stdout = run.stdout.toString('utf8');
+  const stderr = run.stderr.subarray(-maxStderr).toString('utf8').trim();
+  if (run.timedOut) {
+    throw new CniPluginError(`CNI plugin "${type}" ${inv.command} timed out after ${inv.timeoutMs / 1000}s and was killed`, type, inv.command, undefined, undefined, undefined, stderr);
+  }
+  if (run.stdoutDropped > 0) {
+    throw new CniPluginError(`CNI plugin "${type}" ${inv.command} printed more than ${maxStdout} bytes`, type, inv.command);
+  }
+  if (run.code !== 0) throw pluginFailure(type, inv.command, stdout, stderr, run.code, exitSignal(run.signal));
+  if (stdout.trim() === '') return undefined;
+  try {
+    return JSON.parse(stdout);
+  } catch (e) {
+    throw new CniPluginError(`CNI plugin "${type}" ${inv.command} printed a result that is not JSON: ${(e as Error).message}`, type, inv.command, undefined, undefined, undefined, stderr);
   }
 }
 

@@ -71,13 +71,14 @@ pub fn spawn_child(cx: &CallContext) -> JsResult<Value> {
     })
 }
 
-/// runProgram({ file, args, env, cwd?, input?, timeoutMs, maxOutput }):
+/// runProgram({ file, args, env, cwd?, input?, timeoutMs, maxOutput, newSession? }):
 ///   Promise<{ code, signal, stdout: Buffer, stderr: Buffer, dropped,
 ///             stdoutDropped, stderrDropped, timedOut }>
 ///
 /// Spawns, feeds `input` (a Buffer, Uint8Array or string; absent: stdin is
 /// /dev/null), collects up to `maxOutput` bytes of stdout and of stderr
-/// each, SIGKILLs the child at `timeoutMs`, and reaps it, all on one
+/// each, SIGKILLs the child (and its process group, with newSession) at
+/// `timeoutMs`, and reaps it, all on one
 /// thread: one wake-up of the event loop for the whole run. Resolves once
 /// the child is reaped and its outputs ended, or a second after its exit
 /// while a grandchild holds them. Rejects when the program cannot be
@@ -87,8 +88,11 @@ pub fn run_program(cx: &CallContext) -> JsResult<Value> {
     let args = cx.args();
     let spec = cx.arg(0);
     // run() fills slots 0-2 itself.
-    let cmd = command_of(env, args, spec)?;
+    let mut cmd = command_of(env, args, spec)?;
     let field = |key: &str| env.get_named(spec, key);
+    cmd.new_session = args
+        .optional_bool(field("newSession")?, "options.newSession")?
+        .unwrap_or(false);
     let input = optional_input(env, args, field("input")?, "options.input")?;
     let timeout = Duration::from_millis(args.safe_integer(field("timeoutMs")?, "options.timeoutMs")?);
     let max_output = args.safe_integer(field("maxOutput")?, "options.maxOutput")?;

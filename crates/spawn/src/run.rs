@@ -85,7 +85,7 @@ fn run_with(cmd: &Command, opts: &RunOptions, use_pidfd: bool) -> Result<RunResu
 
     let input = Input { fd: child.pipes[0].take(), data: opts.input.as_deref().unwrap_or(&[]), written: 0 };
     let outputs = [Output::new(child.pipes[1].take()), Output::new(child.pipes[2].take())];
-    let mut run = Run { pid, pidfd, input, outputs, max: opts.max_output, status: None, timed_out: false };
+    let mut run = Run { pid, pidfd, input, outputs, max: opts.max_output, status: None, timed_out: false, group: cmd.new_session };
     match run.supervise(opts.timeout) {
         Ok(status) => {
             let [out, err] = run.outputs;
@@ -118,6 +118,9 @@ struct Run<'a> {
     /// Some once the child has been reaped.
     status: Option<ExitStatus>,
     timed_out: bool,
+    /// The child leads its own process group (Command::new_session): the
+    /// timeout kills the group, with whatever the child started.
+    group: bool,
 }
 
 impl Run<'_> {
@@ -188,9 +191,13 @@ impl Run<'_> {
         }
     }
 
-    /// SIGKILL, through the pidfd when there is one. Only ever called
-    /// before the reap, so the pid is still the child's.
+    /// SIGKILL, through the pidfd when there is one, and to the child's
+    /// process group when it leads one. Only ever called before the reap,
+    /// so the pid (and the group's id) is still the child's.
     fn kill(&self) {
+        if self.group {
+            unsafe { libc::kill(-self.pid, libc::SIGKILL) };
+        }
         match &self.pidfd {
             Some(fd) => unsafe {
                 libc::syscall(

@@ -143,3 +143,33 @@ fn a_signal_exit_is_reported() {
     assert_eq!(got.status, ExitStatus { code: None, signal: Some(9) });
     assert_eq!(text(&got.stdout), "before\n");
 }
+
+#[test]
+fn with_a_new_session_the_timeout_kills_the_whole_process_group() {
+    let dir = std::env::temp_dir().join(format!("spawn-run-group-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("grandchild");
+    // The grandchild would outlive a kill of its parent alone (and holds no output open).
+    let mut cmd = sh(&format!("sleep 30 >/dev/null 2>&1 & echo $! > {}; wait", pidfile.display()));
+    cmd.new_session = true;
+    let mut options = opts();
+    options.timeout = Duration::from_millis(300);
+    let got = run(&cmd, &options).unwrap();
+    assert!(got.timed_out);
+    let grandchild: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    // Killed with the group; reaped by init (or a subreaper) shortly after.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let gone = loop {
+        let state = std::fs::read_to_string(format!("/proc/{}/stat", grandchild)).ok();
+        let alive = state.map_or(false, |s| !matches!(s.rsplit(')').next().and_then(|r| r.split_whitespace().next()), Some("Z") | Some("X")));
+        if !alive {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(gone, "the grandchild {} was killed with the group", grandchild);
+}
