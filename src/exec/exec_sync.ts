@@ -42,7 +42,7 @@ export async function execSync(deps: ContainerDeps, id: string, cmd: string[], t
   let exec: RuntimeExec | undefined;
   try {
     try {
-      exec = await RuntimeExec.start(target, { cmd, terminal: false, stdio: ['ignore', capture.fds[0]!, capture.fds[1]!] });
+      exec = await RuntimeExec.start(target, { cmd, terminal: false, stdio: ['null', capture.fds[0]!, capture.fds[1]!] });
     } finally {
       // The runtime has its copies; ours would keep the pipes from ever ending.
       await Promise.all(capture.fds.map((fd) => closeFd(fd)));
@@ -81,5 +81,5 @@ async function exitWithin(exec: RuntimeExec, timeoutSeconds: number): Promise<Ex
 async function killAndReap(exec: RuntimeExec): Promise<void> {
   await exec.kill();
   const gone = await Promise.race([exec.closed.then(() => true), sleep(killGraceMs).then(() => false)]);
-  if (!gone) exec.child.kill('SIGKILL');
+  if (!gone) exec.signalRuntime('SIGKILL');
 }

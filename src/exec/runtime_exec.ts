@@ -4,12 +4,13 @@
 // The process leads its own session, so killing its pid from the pid file
 // as a group takes its children too.
 import { status } from '@grpc/grpc-js';
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startChild, type Child, type ChildStdio } from '../process/child.js';
 import type { OciProcess, OciSpec } from '../oci/spec/types.js';
 import { RpcError } from '../server/rpc.js';
 import type { ExecTarget } from './target.js';
@@ -18,7 +19,7 @@ export interface RuntimeExecOptions {
   cmd: string[];
   terminal: boolean;
   /** The runtime's stdin, stdout and stderr. */
-  stdio: StdioOptions;
+  stdio: [ChildStdio, ChildStdio, ChildStdio];
   /** With a terminal: the size the container's terminal has before the process starts. */
   consoleSize?: { width: number; height: number };
 }
@@ -34,16 +35,28 @@ export interface ExecExit {
 const pidFileWaitMs = 1000;
 
 export class RuntimeExec {
-  /** Settles once the runtime has exited and its stdio is closed. */
+  /** Settles once the runtime has exited and its output is closed. */
   readonly closed: Promise<ExecExit>;
+  private exited = false;
 
   private constructor(
-    readonly child: ChildProcess,
+    /** Undefined when the runtime could not be started (closed says why). */
+    private readonly child: Child | undefined,
     private readonly files: { process: string; pid: string; log: string },
+    startError?: Error,
   ) {
-    this.closed = new Promise((resolve) => {
-      child.once('error', (error) => resolve({ exitCode: null, error }));
-      child.once('close', (code, signal) => resolve({ exitCode: code ?? 128 + (signal ? constants.signals[signal] : 0) }));
+    if (!child) {
+      this.exited = true;
+      this.closed = Promise.resolve({ exitCode: null, error: startError ?? new Error('the runtime was not started') });
+      return;
+    }
+    const outputs = child.stdio.slice(1).map((s) => (s ? new Promise<void>((resolve) => s.once('close', () => resolve())) : undefined));
+    this.closed = child.exited.then(async ({ code, signal }) => {
+      this.exited = true;
+      // Nobody writes to a process that is gone.
+      child.stdio[0]?.destroy();
+      await Promise.all(outputs);
+      return { exitCode: code ?? 128 + (signal ? constants.signals[signal] : 0) };
     });
   }
 
@@ -52,13 +65,34 @@ export class RuntimeExec {
     const files = { process: join(target.bundle, `${tag}.json`), pid: join(target.bundle, `${tag}.pid`), log: join(target.bundle, `${tag}.log`) };
     await writeFile(files.process, JSON.stringify(await execProcess(target.bundle, opts)), { mode: 0o600 });
     const { file, args, env } = target.runtime.execCommand(target.record.id, { processFile: files.process, pidFile: files.pid, logFile: files.log });
-    // Its own process group: a ^C aimed at the daemon's terminal is not for it.
-    const child = spawn(file, args, { env, stdio: opts.stdio, detached: true });
-    return new RuntimeExec(child, files);
+    try {
+      // Its own process group: a ^C aimed at the daemon's terminal is not for it.
+      return new RuntimeExec(await startChild(file, args, { env, stdio: opts.stdio, newSession: true }), files);
+    } catch (err) {
+      return new RuntimeExec(undefined, files, err as Error);
+    }
   }
 
   get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return !this.exited;
+  }
+
+  /** Our ends of the runtime's stdio slots given as 'pipe'. */
+  get stdin(): Socket | null {
+    return this.child?.stdio[0] ?? null;
+  }
+
+  get stdout(): Socket | null {
+    return this.child?.stdio[1] ?? null;
+  }
+
+  get stderr(): Socket | null {
+    return this.child?.stdio[2] ?? null;
+  }
+
+  /** Signals the runtime itself (SIGWINCH: it copies our terminal's size to the container's). */
+  signalRuntime(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
   }
 
   /** SIGKILLs the process and its group; the runtime then exits with status 137. */
@@ -73,7 +107,7 @@ export class RuntimeExec {
       }
       if (Date.now() > until) break;
     }
-    if (this.running) this.child.kill('SIGKILL');
+    if (this.running) this.child?.kill('SIGKILL');
   }
 
   /** The runtime's own error (it could not start the process), as it logged it. */

@@ -50,11 +50,11 @@ export class ContainerStreamingBackend implements StreamingBackend {
     const exec = await RuntimeExec.start(target, {
       cmd,
       terminal: false,
-      stdio: [streams.stdin ? 'pipe' : 'ignore', streams.stdout ? 'pipe' : 'ignore', streams.stderr ? 'pipe' : 'ignore'],
+      stdio: [streams.stdin ? 'pipe' : 'null', streams.stdout ? 'pipe' : 'null', streams.stderr ? 'pipe' : 'null'],
     });
     const kill = (): void => void exec.kill();
     signal.addEventListener('abort', kill, { once: true });
-    const stdin = exec.child.stdin;
+    const stdin = exec.stdin;
     try {
       if (streams.stdin && stdin) {
         // A process that exits without reading its input makes writes fail with EPIPE: not an error of the session.
@@ -62,7 +62,7 @@ export class ContainerStreamingBackend implements StreamingBackend {
         // The client closing stdin ends the pipe; the runtime then closes the process's stdin.
         streams.stdin.pipe(stdin);
       }
-      const copies = [copyOutput(exec.child.stdout, streams.stdout), copyOutput(exec.child.stderr, streams.stderr)];
+      const copies = [copyOutput(exec.stdout, streams.stdout), copyOutput(exec.stderr, streams.stderr)];
       const exit = await exec.closed;
       await Promise.all(copies);
       await execFailure(target, exec, exit, 'Exec');
@@ -100,7 +100,7 @@ export class ContainerStreamingBackend implements StreamingBackend {
       void applyResizes(streams.resizes, () => !running.running, (size) => {
         setTerminalSize(pty.master, size.width, size.height);
         // The runtime copies our terminal's size to the container's on SIGWINCH.
-        running.child.kill('SIGWINCH');
+        running.signalRuntime('SIGWINCH');
       });
       const exit: ExecExit = await running.closed;
       // Output still in flight drains before the relay reports end of file; a stuck one is cut off.

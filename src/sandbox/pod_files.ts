@@ -1,12 +1,10 @@
 // The files a pod's containers share: /etc/hostname, /etc/hosts,
 // /etc/resolv.conf and a /dev/shm tmpfs, kept in the pod's run directory.
-import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { findExecutable } from '../host/executables.js';
+import { runCommand } from '../process/command.js';
 import type { DNSConfig } from '../proto/cri.js';
-
-const run = promisify(execFile);
 
 export interface PodFilePaths {
   hostname: string;
@@ -72,8 +70,16 @@ export async function mountShm(path: string): Promise<void> {
 }
 
 export async function unmountShm(path: string): Promise<void> {
-  await run('umount', ['-l', path]).catch((err: { stderr?: string }) => {
+  await run('umount', ['-l', path]).catch((err: Error) => {
     // Already gone: idempotent.
-    if (!/not mounted|no mount point|not found|No such file/.test(err.stderr ?? '')) throw err;
+    if (!/not mounted|no mount point|not found|No such file/.test(err.message)) throw err;
   });
+}
+
+/** mount(8) or umount(8), started without forking the daemon; rejects with what it printed. */
+async function run(program: 'mount' | 'umount', args: string[]): Promise<void> {
+  const path = await findExecutable(program, `${process.env.PATH ?? ''}:/usr/bin:/bin:/usr/sbin:/sbin`);
+  if (!path) throw new Error(`${program} not found in PATH`);
+  const res = await runCommand(path, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeoutMs: 30_000, maxOutput: 64 * 1024 });
+  if (res.code !== 0) throw new Error(`${program} ${args.join(' ')}: ${res.stderr.trim() || res.stdout.trim() || (res.signal ?? `exit status ${res.code}`)}`);
 }

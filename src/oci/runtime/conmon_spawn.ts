@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { isNativeError } from '../../native/index.js';
 import { startChild, type Child } from '../../process/child.js';
-import { OutputBuffer } from './command.js';
+import { OutputBuffer } from '../../process/command.js';
 import { readSyncLine, type SyncRead } from './sync_pipe.js';
 
 export interface ConmonSpawnInput {

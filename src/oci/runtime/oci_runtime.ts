@@ -21,7 +21,7 @@ import type { ResolvedRuntimeHandler } from '../runtime_handlers.js';
 import { signalName, signalNumber } from '../spec/signals.js';
 import type { OciResources } from '../spec/types.js';
 import { invalidArgument } from '../../server/rpc.js';
-import { runCommand } from './command.js';
+import { runCommand } from '../../process/command.js';
 import {
   attachSocketPath,
   conmonCreateArgs,

@@ -1,12 +1,12 @@
 // Runs a short-lived program (the OCI runtime's start/kill/state/delete/
-// update) without blocking the event loop: the addon's runProgram spawns
+// update, mount(8)) without blocking the event loop: the addon's runProgram spawns
 // it, feeds its input, keeps a bounded part of its output, kills it at the
 // timeout and reaps it on one thread of its own, and the loop wakes once,
 // for the result, rather than at every stage (spawned, each stream's end,
 // exited, grace timer) as streams and timers here would.
 
-import { runProgram } from '../../native/index.js';
-import { environmentEntries, exitSignal } from '../../process/child.js';
+import { runProgram } from '../native/index.js';
+import { environmentEntries, exitSignal } from './child.js';
 
 export interface CommandOptions {
   env: NodeJS.ProcessEnv;
