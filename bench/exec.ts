@@ -5,10 +5,10 @@
 //   node dist/bench/exec.js     (root; runc, conmon, /usr/lib/cni, docker-registry)
 //
 // Environment: BENCH_RUNS (50) runs of each, interleaved.
-import { execFile } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { findExecutable } from '../src/host/executables.js';
+import { runCommand } from '../src/process/command.js';
 import { startImageDaemon } from '../test/helpers/image_daemon.js';
 import { startRegistry } from '../test/helpers/registry.js';
 import { pushBusybox } from '../test/helpers/busybox_image.js';
@@ -16,7 +16,6 @@ import { cniPluginDir, removeBridge, writeBridgeNetwork } from '../test/helpers/
 import { containerConfig, execProblem, podConfig } from '../test/exec/fixtures.js';
 import { median, printTable, timed } from './report.js';
 
-const run = promisify(execFile);
 const runs = Number(process.env.BENCH_RUNS ?? 50);
 
 async function main(): Promise<void> {
@@ -40,12 +39,19 @@ async function main(): Promise<void> {
     const processFile = join(bundle, 'bench-process.json');
     await writeFile(processFile, JSON.stringify({ ...spec.process, args: ['true'], terminal: false }));
     const runcArgs = ['--root', join(daemon.dir, 'run', 'runtimes', 'runc'), 'exec', '--process', processFile, containerId];
+    const runc = await findExecutable('runc');
+    if (!runc) throw new Error('runc not found in PATH');
+    // Started by posix_spawn, as the daemon starts it: node's own spawn would fork this whole process first.
+    const bareExec = async (): Promise<void> => {
+      const res = await runCommand(runc, runcArgs, { env: { PATH: process.env.PATH }, timeoutMs: 60_000 });
+      if (res.code !== 0) throw new Error(`runc exec true: exit ${res.code}: ${res.stderr}`);
+    };
 
     const execSync: number[] = [];
     const bare: number[] = [];
     // Warm both paths once, then interleave so load drifts hit both alike.
     await daemon.client.runtime.ExecSync!({ containerId, cmd: ['true'], timeout: 0 });
-    await run('runc', runcArgs);
+    await bareExec();
     for (let i = 0; i < runs; i++) {
       execSync.push(
         await timed(async () => {
@@ -53,7 +59,7 @@ async function main(): Promise<void> {
           if (reply.exitCode !== 0) throw new Error(`ExecSync true exited ${reply.exitCode}`);
         }),
       );
-      bare.push(await timed(() => run('runc', runcArgs)));
+      bare.push(await timed(bareExec));
     }
     await rm(processFile, { force: true });
     await daemon.client.runtime.RemovePodSandbox!({ podSandboxId });

@@ -61,7 +61,8 @@ export async function execSync(deps: ContainerDeps, id: string, cmd: string[], t
   } finally {
     await stopCapture();
     if (exec?.running) await killAndReap(exec);
-    await exec?.cleanup();
+    // The runtime is done with its process, pid and log files: they go after the reply.
+    exec?.cleanup().catch((err: unknown) => deps.log.warn({ container: id, err }, 'cannot remove an exec session\'s files'));
   }
 }
 
