@@ -18,6 +18,8 @@ addConfigOptions(program.command('daemon').description('serve the CRI on the con
     const config = await configFromOptions(command);
     const { runDaemon } = await import('../daemon/run.js');
     process.exitCode = await runDaemon(config);
+    // Done: a child still being waited for (an exec session's runtime, say) does not keep the daemon up.
+    setTimeout(() => process.exit(), 1000).unref();
   },
 );
 

@@ -1,7 +1,7 @@
 // Containers: overlay rootfs from image layers, OCI spec, conmon + runtime.
 // Like pods, each step is recorded before it is taken so failures undo cleanly.
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -17,6 +17,7 @@ import { podHostname, podPidNamespace, type SandboxRecord } from '../sandbox/pod
 import { RpcError } from '../server/rpc.js';
 import type { LifecycleEvents } from '../state/events.js';
 import type { NameRegistry } from '../state/names.js';
+import { replaceFile } from '../storage/atomic_file.js';
 import type { RecordStore } from '../state/record_store.js';
 import type { ImageStore } from '../storage/image_store.js';
 import type { LayerStore } from '../storage/layer_store.js';
@@ -135,7 +136,10 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     runtimeCreated: false,
   };
   // conmon is started as soon as its paths exist and loads while the bundle is made;
-  // it runs the runtime once `bundleReady` resolves, and is killed if it rejects.
+  // it runs the runtime once `bundleReady` resolves, and is killed if it rejects. If the
+  // daemon dies first, conmon reads EOF and runs the runtime anyway: that can only
+  // succeed once config.json exists, which is written after the record, and a restart
+  // undoes a half-made container (killing its conmon first).
   const bundleReady = settleable();
   let creating: Promise<CreatedContainer> | undefined;
   try {
@@ -151,11 +155,12 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
       creating.catch(() => undefined);
       return logPath;
     });
-    // The record goes first (each step is undone from it after a crash); what only reads is done meanwhile.
-    // One write covers the steps up to the runtime's create (undo tolerates a rootfs never
-    // mounted and a runtime container never created). It need not be flushed: the mount and
-    // the runtime's state live under the runroot, which a power loss clears (it is /run).
-    // The record becomes durable with the 'created' write, before CreateContainer returns.
+    // The record comes before the mount and config.json (each step is undone from it after a
+    // crash); what only reads is done meanwhile. One write covers the steps up to the runtime's
+    // create (undo tolerates a rootfs never mounted and a runtime container never created). It
+    // is not flushed: a daemon crash keeps it, and after a power loss the mount and the
+    // runtime's state are gone with the runroot (a tmpfs such as /run). The record becomes
+    // durable with the 'created' write, before CreateContainer returns.
     const dataDir = deps.containers.pathOf(id);
     const [logPath, imageConfig, oomScoreAdj] = await allSettled([
       launched,
@@ -198,7 +203,8 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
       privilegedWithoutHostDevices: deps.config.runtimes[pod.runtimeHandler]?.privileged_without_host_devices ?? false,
     });
     const cwd = built.spec.process?.cwd;
-    await Promise.all([cwd ? mkdirInRoot(rootfs, cwd, 0o755) : undefined, writeFile(join(runDir, 'config.json'), JSON.stringify(built.spec))]);
+    // Whole or not at all: a conmon whose daemon died sees EOF on its start pipe and runs the runtime anyway.
+    await Promise.all([cwd ? mkdirInRoot(rootfs, cwd, 0o755) : undefined, replaceFile(join(runDir, 'config.json'), JSON.stringify(built.spec), 0o644)]);
     // The 'created' record is written (and flushed) while conmon and the runtime work, marked on
     // disk as unconfirmed: a restart before the mark is gone asks the runtime whether the create happened.
     const created = await deps.containers.updateAround(
@@ -291,12 +297,14 @@ export async function recordExit(deps: ContainerDeps, id: string, known?: Contai
 }
 
 async function undoContainer(deps: ContainerDeps, record: ContainerRecord): Promise<void> {
+  const runDir = containerRunDir(deps.config, record.id);
   if (record.runtimeCreated) {
     const runtime = await runtimeFor(deps, record.runtimeHandler);
+    // A conmon left by a daemon killed mid-create may still be creating it.
+    if (record.phase === 'creating') await runtime.abandon(record.id, runDir);
     await runtime.delete(record.id, true);
     await runtime.forget(record.id);
   }
-  const runDir = containerRunDir(deps.config, record.id);
   if (record.mounted) {
     await overlayUnmount(join(runDir, 'rootfs'), { detach: true }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EINVAL' && err.code !== 'ENOENT') throw err;

@@ -22,20 +22,25 @@ export async function openContainers(config: SkiffConfig, log: Logger, pods: Pod
     recordExit(deps, id).catch((err: unknown) => log.error({ container: id, err }, 'cannot record container exit'));
   });
   for (const record of containers.list()) {
-    if (record.phase === 'creating') {
-      log.warn({ container: record.id }, 'removing a container left half-created');
-      await removeContainer(deps, record.id);
-      continue;
-    }
-    deps.names.reserve(record.name, record.id);
-    if (record.runtimeCreated) {
-      const runtime = await runtimeFor(deps, record.runtimeHandler);
-      await runtime.adopt(record.id, { bundle: containerRunDir(config, record.id), logPath: record.logPath });
-      if (record.unconfirmed && !(await settleUnconfirmed(deps, runtime, record))) continue;
-      if (record.phase !== 'exited') await recordExit(deps, record.id);
-    }
+    // One container the runtime cannot answer for does not keep the daemon from starting.
+    await recoverContainer(deps, record).catch((err: unknown) => log.error({ container: record.id, err }, 'cannot recover a container; its record is kept for the next start'));
   }
   return deps;
+}
+
+async function recoverContainer(deps: ContainerDeps, record: ContainerRecord): Promise<void> {
+  // Held until the record goes, even when it cannot be recovered now.
+  deps.names.reserve(record.name, record.id);
+  if (record.phase === 'creating') {
+    deps.log.warn({ container: record.id }, 'removing a container left half-created');
+    await removeContainer(deps, record.id);
+    return;
+  }
+  if (!record.runtimeCreated) return;
+  const runtime = await runtimeFor(deps, record.runtimeHandler);
+  await runtime.adopt(record.id, { bundle: containerRunDir(deps.config, record.id), logPath: record.logPath });
+  if (record.unconfirmed && !(await settleUnconfirmed(deps, runtime, record))) return;
+  if (record.phase !== 'exited') await recordExit(deps, record.id);
 }
 
 /**
@@ -45,8 +50,10 @@ export async function openContainers(config: SkiffConfig, log: Logger, pods: Pod
  */
 async function settleUnconfirmed(deps: ContainerDeps, runtime: OciRuntime, record: ContainerRecord): Promise<boolean> {
   const state = await runtime.state(record.id);
-  if (record.unconfirmed === 'create' && state === undefined) {
-    deps.log.warn({ container: record.id }, 'removing a container whose create did not finish');
+  if (state === undefined && record.phase !== 'exited') {
+    // The create never happened (its conmon may still be at it), or the container is gone.
+    deps.log.warn({ container: record.id, unconfirmed: record.unconfirmed }, 'removing a container the runtime does not know');
+    await runtime.abandon(record.id, containerRunDir(deps.config, record.id));
     await removeContainer(deps, record.id);
     return false;
   }

@@ -31,8 +31,11 @@ export interface Child {
   readonly stdio: (Socket | null)[];
   /** Settles once the child has exited and been reaped. */
   readonly exited: Promise<ChildExit>;
-  /** Signals the child unless it has been reaped already (its pid may then be another's); true when sent. */
-  kill(signal?: NodeJS.Signals): boolean;
+  /**
+   * Signals the child (with `group`, the process group it leads) unless it
+   * has been reaped already: its pid may then be another's. True when sent.
+   */
+  kill(signal?: NodeJS.Signals, opts?: { group?: boolean }): boolean;
 }
 
 const signalNames = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
@@ -63,10 +66,10 @@ export async function startChild(file: string, args: readonly string[], opts: Ch
     pid: spawned.pid,
     stdio,
     exited,
-    kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
+    kill(signal: NodeJS.Signals = 'SIGTERM', opts: { group?: boolean } = {}): boolean {
       if (reaped) return false;
       try {
-        process.kill(spawned.pid, signal);
+        process.kill(opts.group ? -spawned.pid : spawned.pid, signal);
         return true;
       } catch {
         return false;

@@ -3,7 +3,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findExecutable } from '../host/executables.js';
-import { runCommand } from '../process/command.js';
+import { runCommand, type CommandResult } from '../process/command.js';
 import type { DNSConfig } from '../proto/cri.js';
 
 export interface PodFilePaths {
@@ -66,20 +66,23 @@ export function dnsConfigProblem(dns: DNSConfig | null): string | undefined {
 /** A private tmpfs for the pod's /dev/shm (64 MiB, like the kubelet's default). */
 export async function mountShm(path: string): Promise<void> {
   await mkdir(path, { recursive: true, mode: 0o700 });
-  await run('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', path]);
+  const res = await run('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,noexec,mode=1777,size=65536k', 'shm', path]);
+  if (res.code !== 0) throw failure('mount', res);
 }
 
 export async function unmountShm(path: string): Promise<void> {
-  await run('umount', ['-l', path]).catch((err: Error) => {
-    // Already gone: idempotent.
-    if (!/not mounted|no mount point|not found|No such file/.test(err.message)) throw err;
-  });
+  const res = await run('umount', ['-l', path]);
+  // Already gone: idempotent.
+  if (res.code !== 0 && !/not mounted|no mount point|not found|No such file/.test(res.stderr)) throw failure('umount', res);
 }
 
-/** mount(8) or umount(8), started without forking the daemon; rejects with what it printed. */
-async function run(program: 'mount' | 'umount', args: string[]): Promise<void> {
+/** mount(8) or umount(8), started without forking the daemon. */
+async function run(program: 'mount' | 'umount', args: string[]): Promise<CommandResult> {
   const path = await findExecutable(program, `${process.env.PATH ?? ''}:/usr/bin:/bin:/usr/sbin:/sbin`);
-  if (!path) throw new Error(`${program} not found in PATH`);
-  const res = await runCommand(path, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeoutMs: 30_000, maxOutput: 64 * 1024 });
-  if (res.code !== 0) throw new Error(`${program} ${args.join(' ')}: ${res.stderr.trim() || res.stdout.trim() || (res.signal ?? `exit status ${res.code}`)}`);
+  if (!path) throw new Error(`${program}(8) not found in PATH or the sbin directories`);
+  return runCommand(path, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeoutMs: 30_000, maxOutput: 64 * 1024 });
+}
+
+function failure(program: string, res: CommandResult): Error {
+  return new Error(`${program}: ${res.stderr.trim() || res.stdout.trim() || (res.timedOut ? 'timed out' : (res.signal ?? `exit status ${res.code}`))}`);
 }

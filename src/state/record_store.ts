@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { removeTree } from '../native/index.js';
-import { replaceFileUnflushed, writeFileAtomic } from '../storage/atomic_file.js';
+import { writeFileAtomic } from '../storage/atomic_file.js';
 
 export class RecordStore<T extends { id: string }> {
   private readonly records = new Map<string, T>();
@@ -63,7 +63,7 @@ export class RecordStore<T extends { id: string }> {
   }
 
   /**
-   * Persists the record without flushing it, then makes it visible: it
+   * Persists a new record without flushing it, then makes it visible: it
    * survives a crash of the daemon (which is what undoing a half-made object
    * after a restart needs) but maybe not a power loss, after which a record
    * left empty is dropped at open. Anything acknowledged to a client is
@@ -97,28 +97,34 @@ export class RecordStore<T extends { id: string }> {
   async updateAround<R>(id: string, step: () => Promise<R>, change: (record: T) => T, marked: (record: T) => T): Promise<{ result: R; record: T | undefined }> {
     const base = this.records.get(id);
     const next = base && change(base);
-    const prospect = next ? this.lock(id, () => this.writeFile(marked(next), true)) : Promise.resolve();
+    // Not for a record deleted meanwhile: the write would bring its directory back.
+    const prospect = next ? this.lock(id, async () => void (this.records.has(id) && (await this.writeFile(marked(next), true)))) : Promise.resolve();
     const [ran, wrote] = await Promise.allSettled([step(), prospect]);
     if (ran.status === 'rejected') {
       await this.lock(id, async () => {
         const current = this.records.get(id);
         if (current) await this.writeFile(current, true);
-      });
+      }).catch((err: unknown) => this.log.warn({ id, err }, 'cannot put a record back after a failed step'));
       throw ran.reason;
     }
     if (wrote.status === 'rejected') throw wrote.reason;
-    const current = this.records.get(id);
-    if (current !== undefined && current === base && next !== undefined) {
-      this.records.set(id, next);
-      // Unmarked in the background: until then a restart resolves the mark the same way.
-      void this.lock(id, async () => {
-        const latest = this.records.get(id);
-        if (latest) await this.writeFile(latest, true);
-      }).catch((err: unknown) => this.log.warn({ id, err }, 'cannot rewrite a record without its mark'));
-      return { result: ran.value, record: next };
-    }
-    // Changed meanwhile, or gone.
-    return { result: ran.value, record: await this.update(id, change) };
+    // In the lock: a write queued meanwhile (an exit recorded, say) lands in memory only when it is done.
+    return this.lock(id, async () => {
+      const current = this.records.get(id);
+      if (current === undefined) return { result: ran.value, record: undefined };
+      if (current === base && next !== undefined) {
+        this.records.set(id, next);
+        // Unmarked in the background: until then a restart resolves the mark the same way.
+        void this.lock(id, async () => {
+          const latest = this.records.get(id);
+          if (latest) await this.writeFile(latest, true);
+        }).catch((err: unknown) => this.log.warn({ id, err }, 'cannot rewrite a record without its mark'));
+        return { result: ran.value, record: next };
+      }
+      // Changed meanwhile: the change applies to the latest record.
+      const changed = change(current);
+      return { result: ran.value, record: changed === current ? current : await this.write(changed) };
+    });
   }
 
   private fileOf(id: string): string {
@@ -136,7 +142,8 @@ export class RecordStore<T extends { id: string }> {
     const data = JSON.stringify(record);
     // A known record's directory exists already: it was made by its first write or found at open.
     if (this.records.has(record.id)) {
-      await (flush ? writeFileAtomic : replaceFileUnflushed)(this.fileOf(record.id), data);
+      if (!flush) throw new Error(`record ${record.id} exists: only a new record is written without flushing`);
+      await writeFileAtomic(this.fileOf(record.id), data);
       return;
     }
     await mkdir(join(this.dir, record.id), { recursive: true, mode: 0o700 });

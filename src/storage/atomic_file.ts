@@ -26,11 +26,11 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
 }
 
 /**
- * Replaces `path` by a rename, without flushing anything: readers and a
- * restarted daemon see the old or the new content, never a torn file, but a
- * power loss may take the new content (or leave the file empty).
+ * Replaces `path` by a rename, without flushing: a reader (or a crash of the
+ * daemon) sees the old file or the whole new one, never a torn one; a power
+ * loss may lose it. For files under the runroot, which a reboot clears.
  */
-export async function replaceFileUnflushed(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function replaceFile(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const tmp = siblingOf(path);
   try {
     await writeFile(tmp, data, { mode, flag: 'wx' });

@@ -97,8 +97,11 @@ export class ImageStore {
     if (!text) {
       text = readFile(join(this.dir, hexOf(id), 'config.json'), 'utf8');
       this.configs.set(id, text);
-      // A failed read is not remembered.
-      text.catch(() => this.configs.delete(id));
+      // A failed read is not remembered (nor does it drop a later read's entry).
+      const read = text;
+      read.catch(() => {
+        if (this.configs.get(id) === read) this.configs.delete(id);
+      });
     }
     return text;
   }

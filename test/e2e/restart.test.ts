@@ -127,7 +127,7 @@ describe('e2e: restart with running pods', { skip, timeout: 150_000 }, () => {
     const pod = await runPod(e2e, podConfig(e2e, 'unconfirmed'));
     const create = async (name: string): Promise<string> =>
       (await e2e.daemon.client.runtime.CreateContainer!({ podSandboxId: pod.id, config: containerConfig(e2e, name, ['sleep', '1000']), sandboxConfig: pod.config })).containerId;
-    const [notStarted, neverCreated, created] = [await create('not-started'), await create('never-created'), await create('created')];
+    const [notStarted, neverCreated, created, lost] = [await create('not-started'), await create('never-created'), await create('created'), await create('lost')];
 
     const killed = new Promise((resolve) => e2e.daemon.proc.once('exit', resolve));
     e2e.daemon.client.close();
@@ -145,6 +145,9 @@ describe('e2e: restart with running pods', { skip, timeout: 150_000 }, () => {
     await run(runcPath, ['--root', runtimeRoot, 'delete', '--force', neverCreated]);
     // Killed after both the write and the runtime's create, before the mark was cleared.
     await edit(created, { unconfirmed: 'create' });
+    // Marked as starting, but the runtime no longer has it at all.
+    await edit(lost, { phase: 'running', startedAt: Date.now() * 1e6, unconfirmed: 'start' });
+    await run(runcPath, ['--root', runtimeRoot, 'delete', '--force', lost]);
     await e2e.restartDaemon();
     const cri = e2e.daemon.client.runtime;
 
@@ -152,7 +155,7 @@ describe('e2e: restart with running pods', { skip, timeout: 150_000 }, () => {
     assert.equal(s.state, State.created);
     assert.equal(s.startedAt, 0);
     const listed = ((await cri.ListContainers!({ filter: { podSandboxId: pod.id } })).containers as { id: string }[]).map((c) => c.id).sort();
-    assert.deepEqual(listed, [notStarted, created].sort(), 'the container whose create never happened is gone');
+    assert.deepEqual(listed, [notStarted, created].sort(), 'the containers the runtime does not know are gone');
     assert.equal((await containerStatus(e2e, created)).state, State.created);
     for (const id of [notStarted, created]) assert.equal((JSON.parse(await readFile(recordFile(id), 'utf8')) as { unconfirmed?: string }).unconfirmed, undefined);
 

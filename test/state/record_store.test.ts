@@ -154,3 +154,42 @@ test('open removes the temporary file a crash left between writing a record and 
     assert.deepEqual(reopened.get('a'), { id: 'a', phase: 'created', n: 0 });
     assert.deepEqual((await readdir(join(dir, 'a'))).sort(), ['rec.json', 'upper-data']);
   }));
+
+test('updateAround: an exit recorded while the step returns keeps the start time the step brings', () =>
+  withStore(async (store) => {
+    await store.put({ id: 'a', phase: 'created', n: 0 });
+    const startedAt = 1000;
+    const { record } = await store.updateAround(
+      'a',
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        // The exit watcher's write is under way (its flush takes a while) when the step returns.
+        void store.update('a', (r) => (r.phase === 'exited' ? r : { ...r, phase: 'exited' }));
+      },
+      (r) => (r.phase === 'created' ? { ...r, phase: 'running', n: startedAt } : r.n === 0 ? { ...r, n: startedAt } : r),
+      marked,
+    );
+    assert.deepEqual(record, { id: 'a', phase: 'exited', n: startedAt });
+    assert.deepEqual(store.get('a'), record, 'memory agrees with what the step was told');
+  }));
+
+test('updateAround on a record deleted meanwhile does not bring it back on disk', () =>
+  withStore(async (store, dir) => {
+    await store.put({ id: 'a', phase: 'created', n: 0 });
+    void store.update('a', (r) => ({ ...r, n: 1 }));
+    const deleted = store.delete('a');
+    await assert.rejects(
+      store.updateAround(
+        'a',
+        async () => {
+          await deleted;
+          throw new Error('no such container');
+        },
+        (r) => ({ ...r, phase: 'running' }),
+        marked,
+      ),
+      /no such container/,
+    );
+    assert.equal(store.get('a'), undefined);
+    assert.deepEqual(await readdir(dir), []);
+  }));

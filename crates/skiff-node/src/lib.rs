@@ -32,8 +32,8 @@
 //!                newSession? })
 //!     : Promise<{ pid, fds: (number|null)[],
 //!                 exited: Promise<{ code, signal }> }>
-//!   runProgram({ file, args, env, cwd?, input?: Buffer | string,
-//!                timeoutMs, maxOutput })
+//!   runProgram({ file, args, env, cwd?, input?: Buffer | Uint8Array | string,
+//!                timeoutMs, maxOutput, newSession? })
 //!     : Promise<{ code, signal, stdout: Buffer, stderr: Buffer, dropped,
 //!                 stdoutDropped, stderrDropped, timedOut }>
 //!   addonVersion(): string

@@ -35,6 +35,8 @@ export interface ConmonSpawnInput {
 export interface ConmonHandshake {
   /** The pid of the conmon we spawned (the parent that forks the daemon and exits). */
   spawnedPid: number;
+  /** SIGKILLs the spawned conmon's process group, unless it has exited and been reaped. */
+  killSpawned: () => void;
   sync: SyncRead;
   /** The pid in `pidFile`, when it was read. */
   conmonPid?: number;
@@ -49,7 +51,7 @@ export class ConmonStartError extends Error {
 }
 
 export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandshake> {
-  const started = Date.now();
+  let started = Date.now();
   const remaining = (): number => Math.max(0, input.timeoutMs - (Date.now() - started));
   let child: Child;
   try {
@@ -71,7 +73,8 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
     s.on('data', (c: Buffer) => output.push(c));
     s.on('error', () => undefined);
   }
-  const exited = child.exited;
+  // A child the addon could not wait for (no thread for it) counts as one that never exited.
+  const exited = child.exited.catch(() => new Promise<never>(() => undefined));
   const pidFile = input.pidFile;
   const conmonPid = pidFile ? exited.then(() => readPidFile(pidFile)) : Promise.resolve(undefined);
   startPipe!.on('error', () => undefined);
@@ -81,39 +84,31 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
     for (const s of child.stdio) s?.destroy();
   };
 
-  // Read from the start: conmon writes nothing before the start byte, but a
-  // crash must show as EOF rather than a hang.
-  const sync = readSyncLine(syncPipe!, input.timeoutMs);
   if (input.beforeStart) {
     try {
       await input.beforeStart(pid);
     } catch (err) {
-      killGroup(pid);
+      child.kill('SIGKILL', { group: true });
       release();
       throw err;
     }
   }
   startPipe!.end(Buffer.of(0));
+  // Timed from the start byte: the wait before it is the caller's. A conmon
+  // that died meanwhile shows as EOF here (the socket keeps it until read).
+  started = Date.now();
+  const sync = readSyncLine(syncPipe!, input.timeoutMs);
 
   const result = await sync;
   const exit = await within(exited, Math.min(remaining(), 5000));
   release();
   const monitorPid = exit ? await conmonPid : undefined;
-  return { spawnedPid: pid, sync: result, ...(monitorPid !== undefined ? { conmonPid: monitorPid } : {}), ...(exit ? { exit } : {}), output: output.toString() };
+  return { spawnedPid: pid, killSpawned: () => void child.kill('SIGKILL', { group: true }), sync: result, ...(monitorPid !== undefined ? { conmonPid: monitorPid } : {}), ...(exit ? { exit } : {}), output: output.toString() };
 }
 
 async function readPidFile(path: string): Promise<number | undefined> {
   const text = (await readFile(path, 'utf8').catch(() => '')).trim();
   return /^\d+$/.test(text) && Number(text) > 0 ? Number(text) : undefined;
-}
-
-/** SIGKILL to the process group of a conmon we spawned (it leads its own session). */
-export function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }
 
 /** The promise's value, or undefined when it takes longer than `ms`. */

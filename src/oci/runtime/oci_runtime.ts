@@ -30,7 +30,7 @@ import {
   conmonPidFile,
   runtimeEnvironment,
 } from './conmon_args.js';
-import { conmonComplaints, ConmonStartError, killGroup, spawnConmon } from './conmon_spawn.js';
+import { conmonComplaints, ConmonStartError, spawnConmon } from './conmon_spawn.js';
 import { ctlLine, ctlMessage, writeCtl } from './ctl.js';
 import { assembleLines, parseCriLog } from './cri_log.js';
 import { isRuntimeError, RuntimeError, runtimeMessage, saysNotFound } from './errors.js';
@@ -249,13 +249,27 @@ export class OciRuntime {
     }
     const details = [runtimeSaid.trim() !== '' ? runtimeSaid : sync.raw, complaints].filter((s) => s.trim() !== '').join('\n');
     this.log.warn({ id: c.id, reason, details }, 'container create failed');
-    await this.cleanupFailedCreate(c, handshake.spawnedPid);
+    await this.cleanupFailedCreate(c, handshake.killSpawned);
     throw new RuntimeError(kind, `container create failed: ${reason}`, details);
   }
 
-  private async cleanupFailedCreate(c: CreateContainerOptions, spawnedPid: number): Promise<void> {
-    killGroup(spawnedPid);
-    const conmonPid = await readPid(conmonPidFile(c.bundle));
+  private async cleanupFailedCreate(c: CreateContainerOptions, killSpawned: () => void): Promise<void> {
+    killSpawned();
+    await this.abandon(c.id, c.bundle);
+    // As CRI-O does: a failed container leaves no log file and no attach link behind.
+    await rm(c.logPath, { force: true }).catch(() => undefined);
+    await this.removeAttachLink(c.id, c.bundle);
+  }
+
+  /**
+   * Undoes a create that may still be under way: the conmon that daemonised
+   * for it (found by its pidfile in the bundle) is killed before it can
+   * finish, then the runtime's container is deleted. For a failed create,
+   * and after a restart for one the daemon was killed in the middle of.
+   */
+  async abandon(id: string, bundle: string): Promise<void> {
+    checkId(id);
+    const conmonPid = await readPid(conmonPidFile(bundle));
     if (conmonPid !== undefined && (await this.monitorAlive(conmonPid))) {
       try {
         process.kill(conmonPid, 'SIGKILL');
@@ -263,12 +277,9 @@ export class OciRuntime {
         // gone meanwhile
       }
     }
-    await this.runtime('delete', c.id, ['delete', '--force', c.id]).catch((err: unknown) => {
-      if (!isRuntimeError(err, 'not-found')) this.log.warn({ err, id: c.id }, 'cleaning up after a failed create');
+    await this.runtime('delete', id, ['delete', '--force', id]).catch((err: unknown) => {
+      if (!isRuntimeError(err, 'not-found')) this.log.warn({ err, id }, 'deleting an abandoned container');
     });
-    // As CRI-O does: a failed container leaves no log file and no attach link behind.
-    await rm(c.logPath, { force: true }).catch(() => undefined);
-    await this.removeAttachLink(c.id, c.bundle);
   }
 
   /** The directories this driver shares between containers, made once (a failure is retried next time). */
