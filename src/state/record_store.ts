@@ -6,6 +6,9 @@ import type { Logger } from 'pino';
 import { removeTree } from '../native/index.js';
 import { writeFileAtomic } from '../storage/atomic_file.js';
 
+/** How long a record may keep updateAround's mark on disk before it is rewritten without it. */
+const unmarkDelayMs = 200;
+
 export class RecordStore<T extends { id: string }> {
   private readonly records = new Map<string, T>();
   /**
@@ -13,6 +16,8 @@ export class RecordStore<T extends { id: string }> {
    * latest record, never a stale copy; writes to different records overlap.
    */
   private readonly writes = new Map<string, Promise<unknown>>();
+  /** Records whose file still carries updateAround's mark: the next write of the record removes it. */
+  private readonly markedOnDisk = new Set<string>();
 
   constructor(
     readonly dir: string,
@@ -98,7 +103,13 @@ export class RecordStore<T extends { id: string }> {
     const base = this.records.get(id);
     const next = base && change(base);
     // Not for a record deleted meanwhile: the write would bring its directory back.
-    const prospect = next ? this.lock(id, async () => void (this.records.has(id) && (await this.writeFile(marked(next), true)))) : Promise.resolve();
+    const prospect = next
+      ? this.lock(id, async () => {
+          if (!this.records.has(id)) return;
+          await this.writeFile(marked(next), true);
+          this.markedOnDisk.add(id);
+        })
+      : Promise.resolve();
     const [ran, wrote] = await Promise.allSettled([step(), prospect]);
     if (ran.status === 'rejected') {
       await this.lock(id, async () => {
@@ -114,17 +125,27 @@ export class RecordStore<T extends { id: string }> {
       if (current === undefined) return { result: ran.value, record: undefined };
       if (current === base && next !== undefined) {
         this.records.set(id, next);
-        // Unmarked in the background: until then a restart resolves the mark the same way.
-        void this.lock(id, async () => {
-          const latest = this.records.get(id);
-          if (latest) await this.writeFile(latest, true);
-        }).catch((err: unknown) => this.log.warn({ id, err }, 'cannot rewrite a record without its mark'));
+        this.unmarkSoon(id);
         return { result: ran.value, record: next };
       }
       // Changed meanwhile: the change applies to the latest record.
       const changed = change(current);
       return { result: ran.value, record: changed === current ? current : await this.write(changed) };
     });
+  }
+
+  /**
+   * Rewrites a marked record without its mark, a little later: until then a
+   * restart resolves the mark the same way, and a write of the record
+   * meanwhile (the start that follows a create, say) makes this one moot.
+   */
+  private unmarkSoon(id: string): void {
+    setTimeout(() => {
+      void this.lock(id, async () => {
+        const latest = this.records.get(id);
+        if (latest && this.markedOnDisk.has(id)) await this.write(latest);
+      }).catch((err: unknown) => this.log.warn({ id, err }, 'cannot rewrite a record without its mark'));
+    }, unmarkDelayMs).unref();
   }
 
   private fileOf(id: string): string {
@@ -134,6 +155,7 @@ export class RecordStore<T extends { id: string }> {
   private async write(record: T, flush = true): Promise<T> {
     await this.writeFile(record, flush);
     this.records.set(record.id, record);
+    this.markedOnDisk.delete(record.id);
     return record;
   }
 
@@ -166,6 +188,7 @@ export class RecordStore<T extends { id: string }> {
   delete(id: string): Promise<void> {
     return this.lock(id, async () => {
       this.records.delete(id);
+      this.markedOnDisk.delete(id);
       await removeTree(join(this.dir, id)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });

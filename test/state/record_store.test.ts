@@ -193,3 +193,15 @@ test('updateAround on a record deleted meanwhile does not bring it back on disk'
     assert.equal(store.get('a'), undefined);
     assert.deepEqual(await readdir(dir), []);
   }));
+
+test('updateAround: a write of the record soon after removes the mark, and the delayed rewrite is skipped', () =>
+  withStore(async (store, dir) => {
+    await store.put({ id: 'a', phase: 'created', n: 0 });
+    await store.updateAround('a', async () => undefined, (r) => ({ ...r, phase: 'running' }), marked);
+    assert.equal(((await onDisk(dir, 'a')) as Marked).mark, 'pending', 'still marked right after the step');
+    await store.update('a', (r) => ({ ...r, n: 1 }));
+    const written = await stat(join(dir, 'a', 'rec.json'));
+    assert.deepEqual(await onDisk(dir, 'a'), { id: 'a', phase: 'running', n: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal((await stat(join(dir, 'a', 'rec.json'))).ino, written.ino, 'no second rewrite');
+  }));
