@@ -16,6 +16,7 @@ import { containerStreamHandlers } from './container_stream.js';
 import { containerStopHandlers } from './container_stop.js';
 import { containerUpdateHandlers } from './container_update.js';
 import { podRunHandlers } from './pod_run.js';
+import { podMetricsHandlers } from './pod_metrics.js';
 import { podStatsHandlers } from './pod_stats.js';
 import { podStatusHandlers } from './pod_status.js';
 import { podStopHandlers } from './pod_stop.js';
@@ -35,6 +36,7 @@ export function runtimeHandlers(ctx: ServerContext): RuntimeHandlers {
     ...containerExecSyncHandlers(ctx),
     ...containerStatsHandlers(ctx),
     ...podStatsHandlers(ctx),
+    ...podMetricsHandlers(ctx),
     ...containerEventHandlers(ctx),
     ...runtimeStreamHandlers(ctx),
     ...containerStreamHandlers(ctx),

@@ -1,9 +1,10 @@
-// StreamPodSandboxes, StreamContainers, StreamContainerStats and
-// StreamPodSandboxStats: the items of their List* counterparts, in batches
-// that each stay well under the reply size limit.
+// StreamPodSandboxes, StreamContainers, StreamContainerStats,
+// StreamPodSandboxStats and StreamPodSandboxMetrics: the items of their List*
+// counterparts, in batches that each stay well under the reply size limit.
 import type { RuntimeServiceMethods } from '../proto/cri.js';
 import { matchingContainerStats } from './container_stats.js';
 import { containerStatusHandlers } from './container_status.js';
+import { allPodMetrics } from './pod_metrics.js';
 import { matchingPodStats } from './pod_stats.js';
 import { podStatusHandlers } from './pod_status.js';
 import type { RuntimeHandlers, ServerContext, ServerStreamHandler } from './rpc.js';
@@ -15,6 +16,7 @@ export function runtimeStreamHandlers(ctx: ServerContext): RuntimeHandlers {
     StreamContainers: streamContainers(ctx),
     StreamContainerStats: streamContainerStats(ctx),
     StreamPodSandboxStats: streamPodSandboxStats(ctx),
+    StreamPodSandboxMetrics: streamPodSandboxMetrics(ctx),
   };
 }
 
@@ -46,5 +48,12 @@ function streamPodSandboxStats(ctx: ServerContext): ServerStreamHandler<RuntimeS
   return async (request, send, signal) => {
     const stats = await matchingPodStats(ctx, request.filter);
     await sendInBatches(stats, (podSandboxStats) => send({ podSandboxStats }), signal);
+  };
+}
+
+function streamPodSandboxMetrics(ctx: ServerContext): ServerStreamHandler<RuntimeServiceMethods['StreamPodSandboxMetrics']> {
+  return async (_request, send, signal) => {
+    const metrics = await allPodMetrics(ctx);
+    await sendInBatches(metrics, (podSandboxMetrics) => send({ podSandboxMetrics }), signal);
   };
 }

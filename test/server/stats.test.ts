@@ -154,6 +154,47 @@ describe('ContainerStats, PodSandboxStats and their lists on real containers', (
     assert.deepEqual(await daemon.client.stream('runtime', 'StreamContainers', { filter: { id: 'nosuch' } }), []);
   });
 
+  it('ListMetricDescriptors and ListPodSandboxMetrics: cAdvisor metrics of the pods and their containers', async () => {
+    const { descriptors } = await rt().ListMetricDescriptors!({});
+    const keys = new Map((descriptors as { name: string; labelKeys: string[] }[]).map((d) => [d.name, d.labelKeys]));
+    assert.deepEqual(keys.get('container_cpu_usage_seconds_total'), ['id', 'image', 'namespace', 'pod', 'container', 'cpu']);
+    assert.deepEqual(keys.get('container_network_receive_bytes_total'), ['id', 'image', 'namespace', 'pod', 'container', 'interface']);
+
+    type M = { name: string; timestamp: number; metricType: number; labelValues: string[]; value: { value: number } };
+    type P = { podSandboxId: string; metrics: M[]; containerMetrics: { containerId: string; metrics: M[] }[] };
+    const { podMetrics } = (await rt().ListPodSandboxMetrics!({})) as { podMetrics: P[] };
+    assert.deepEqual(podMetrics.map((p) => p.podSandboxId).sort(), [podId, otherPodId].sort());
+    const pod = podMetrics.find((p) => p.podSandboxId === podId)!;
+    for (const m of [...pod.metrics, ...pod.containerMetrics.flatMap((c) => c.metrics)]) {
+      assert.equal(m.labelValues.length, keys.get(m.name)?.length, `${m.name}: one value per label key`);
+      assert.ok(m.timestamp > 0);
+    }
+    assert.deepEqual(pod.containerMetrics.map((c) => c.containerId).sort(), [burner, writer].sort());
+    const burnerMetrics = pod.containerMetrics.find((c) => c.containerId === burner)!.metrics;
+    const one = (name: string): M => {
+      const found = burnerMetrics.filter((m) => m.name === name);
+      assert.equal(found.length, 1, name);
+      return found[0]!;
+    };
+    const status = (await rt().ContainerStatus!({ containerId: burner })).status;
+    const cpu = one('container_cpu_usage_seconds_total');
+    assert.deepEqual(cpu.labelValues, [burner, status.imageRef, 'stats', 'stats-pod', 'burner', 'total']);
+    assert.equal(cpu.metricType, 0 /* COUNTER */);
+    const stats = (await rt().ContainerStats!({ containerId: burner })).stats;
+    assert.ok(Math.abs(cpu.value.value - stats.cpu.usageCoreNanoSeconds.value / 1e9) <= 1, `cpu seconds ${cpu.value.value}`);
+    const workingSet = one('container_memory_working_set_bytes');
+    assert.equal(workingSet.metricType, 1 /* GAUGE */);
+    assert.ok(workingSet.value.value > 0 && workingSet.value.value <= 64 * MiB, `working set ${workingSet.value.value}`);
+    // The pod's own: its network interfaces and its processes, as container "POD".
+    const rx = pod.metrics.find((m) => m.name === 'container_network_receive_bytes_total' && m.labelValues[5] === 'eth0');
+    assert.ok(rx && rx.value.value > 0, 'eth0 received bytes');
+    assert.deepEqual(rx.labelValues.slice(0, 5), [podId, '', 'stats', 'stats-pod', 'POD']);
+    assert.ok(pod.metrics.some((m) => m.name === 'container_processes' && m.value.value >= 2));
+
+    const streamed = (await daemon.client.stream('runtime', 'StreamPodSandboxMetrics', {})).flatMap((r) => (r as { podSandboxMetrics: P[] }).podSandboxMetrics);
+    assert.deepEqual(streamed.map((p) => p.podSandboxId).sort(), [podId, otherPodId].sort());
+  });
+
   it('StreamPodSandboxes splits large lists into messages that each stay far under 16 MiB', async () => {
     // Four host-network pods with 1.5 MiB of annotations each: 6 MiB in all, more than one batch.
     const big = 'x'.repeat(1.5 * MiB);
