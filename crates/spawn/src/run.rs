@@ -17,8 +17,8 @@ use crate::spawn::spawn;
 use crate::wait::{reap, wait_exit, ExitStatus};
 
 /// How long output is still read once the child has exited: a grandchild
-/// may hold stdout or stderr open (`runc create` hands its stdio to the
-/// container), and must not hold the run.
+/// may hold stdout or stderr open (a process the child left running in the
+/// background), and must not hold the run.
 const GRACE: Duration = Duration::from_secs(1);
 /// Without a pidfd, how often the child is checked for an exit.
 const FALLBACK_POLL: Duration = Duration::from_millis(10);
