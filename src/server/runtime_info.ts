@@ -46,7 +46,7 @@ function statusHandler(ctx: ServerContext): UnaryHandler<RuntimeServiceMethods['
         name,
         features: { recursiveReadOnlyMounts: false, userNamespaces: false },
       })),
-      features: { supplementalGroupsPolicy: false, userNamespacesHostNetwork: false },
+      features: { supplementalGroupsPolicy: true, userNamespacesHostNetwork: false },
     };
   };
 }

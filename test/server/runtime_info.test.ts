@@ -51,6 +51,8 @@ describe('runtime info RPCs over the socket', () => {
       afterConf.runtimeHandlers.map((h: { name: string }) => h.name).sort(),
       ['crun', 'runc'],
     );
+    // The kubelet admits pods with supplementalGroupsPolicy: Strict only when the runtime says it can.
+    assert.deepEqual(afterConf.features, { supplementalGroupsPolicy: true, userNamespacesHostNetwork: false });
   });
 
   it('Status verbose carries the effective config as JSON', async () => {
