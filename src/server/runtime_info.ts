@@ -1,7 +1,8 @@
 // Version, Status and RuntimeConfig: what the kubelet asks before anything else.
+import { runtimeFeatures } from '../oci/runtime_features.js';
 import { handlerProblem, resolveRuntimeHandler } from '../oci/runtime_handlers.js';
 import { packageVersion } from '../package_info.js';
-import { CgroupDriver, type RuntimeServiceMethods } from '../proto/cri.js';
+import { CgroupDriver, type Init, type RuntimeHandler, type RuntimeServiceMethods } from '../proto/cri.js';
 import type { RuntimeHandlers, ServerContext, UnaryHandler } from './rpc.js';
 
 /** The CRI's own version string the kubelet expects in VersionResponse.version. */
@@ -41,14 +42,28 @@ function statusHandler(ctx: ServerContext): UnaryHandler<RuntimeServiceMethods['
         ],
       },
       info: request.verbose ? { config: JSON.stringify(config) } : {},
-      // Neither recursive read-only mounts nor user namespaces are implemented yet.
-      runtimeHandlers: Object.keys(config.runtimes).map((name) => ({
-        name,
-        features: { recursiveReadOnlyMounts: false, userNamespaces: false },
-      })),
+      runtimeHandlers: await handlerFeatures(ctx),
       features: { supplementalGroupsPolicy: true, userNamespacesHostNetwork: false },
     };
   };
+}
+
+/**
+ * Each configured handler, and the default one under the empty name (pods
+ * without a RuntimeClass), with what its runtime supports. User namespaces
+ * are not implemented yet.
+ */
+async function handlerFeatures(ctx: ServerContext): Promise<Init<RuntimeHandler>[]> {
+  const { config } = ctx;
+  const featuresOf = async (name: string): Promise<Init<RuntimeHandler>['features']> => {
+    const path = (await resolveRuntimeHandler(config, name))?.runtimePath;
+    const { recursiveReadOnlyMounts } = path ? await runtimeFeatures(path) : { recursiveReadOnlyMounts: false };
+    return { recursiveReadOnlyMounts, userNamespaces: false };
+  };
+  const names = Object.keys(config.runtimes);
+  const handlers = await Promise.all(names.map(async (name) => ({ name, features: await featuresOf(name) })));
+  const fallback = handlers.find((h) => h.name === config.default_runtime);
+  return fallback ? [{ name: '', features: fallback.features }, ...handlers] : handlers;
 }
 
 function runtimeConfig(ctx: ServerContext): UnaryHandler<RuntimeServiceMethods['RuntimeConfig']> {

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
+import { promisify } from 'node:util';
+import { parseRuntimeFeatures } from '../../src/oci/runtime_features.js';
 import { packageVersion } from '../../src/package_info.js';
 import { scratchDir, startDaemon, type RunningDaemon } from '../helpers/daemon.js';
+
+const run = promisify(execFile);
 
 const bridgeConflist = {
   cniVersion: '1.0.0',
@@ -49,8 +54,19 @@ describe('runtime info RPCs over the socket', () => {
     assert.equal(ready.status, true);
     assert.deepEqual(
       afterConf.runtimeHandlers.map((h: { name: string }) => h.name).sort(),
-      ['crun', 'runc'],
+      ['', 'crun', 'runc'],
+      'every handler, and the default one under the empty name',
     );
+    // Recursive read-only mounts exactly where the runtime's own `features` lists the rro option.
+    const rro = async (binary: string): Promise<boolean> =>
+      run(binary, ['features']).then(
+        ({ stdout }) => parseRuntimeFeatures(stdout).recursiveReadOnlyMounts,
+        () => false,
+      );
+    const byName = new Map(afterConf.runtimeHandlers.map((h: { name: string; features: object }) => [h.name, h.features]));
+    assert.deepEqual(byName.get('runc'), { recursiveReadOnlyMounts: await rro('runc'), userNamespaces: false });
+    assert.deepEqual(byName.get('crun'), { recursiveReadOnlyMounts: await rro('crun'), userNamespaces: false });
+    assert.deepEqual(byName.get(''), byName.get('runc'), 'the default handler is runc');
     // The kubelet admits pods with supplementalGroupsPolicy: Strict only when the runtime says it can.
     assert.deepEqual(afterConf.features, { supplementalGroupsPolicy: true, userNamespacesHostNetwork: false });
   });
