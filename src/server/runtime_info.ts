@@ -1,15 +1,18 @@
-// Version, Status and RuntimeConfig: what the kubelet asks before anything else.
+// Version, Status, RuntimeConfig and UpdateRuntimeConfig: what the kubelet asks before anything else.
+import { isIP } from 'node:net';
 import { runtimeFeatures } from '../oci/runtime_features.js';
 import { handlerProblem, resolveRuntimeHandler } from '../oci/runtime_handlers.js';
 import { packageVersion } from '../package_info.js';
 import { CgroupDriver, type Init, type RuntimeHandler, type RuntimeServiceMethods } from '../proto/cri.js';
-import type { RuntimeHandlers, ServerContext, UnaryHandler } from './rpc.js';
+import { invalidArgument, type RuntimeHandlers, type ServerContext, type UnaryHandler } from './rpc.js';
 
 /** The CRI's own version string the kubelet expects in VersionResponse.version. */
 const kubeletApiVersion = '0.1.0';
 
 export function runtimeInfoHandlers(ctx: ServerContext): RuntimeHandlers {
-  return { Version: version(), Status: statusHandler(ctx), RuntimeConfig: runtimeConfig(ctx) };
+  // The pod CIDR the kubelet last sent: shown by Status, used by nothing (the CNI config files decide addresses, as with CRI-O).
+  const network = { podCidr: '' };
+  return { Version: version(), Status: statusHandler(ctx, network), RuntimeConfig: runtimeConfig(ctx), UpdateRuntimeConfig: updateRuntimeConfig(ctx, network) };
 }
 
 function version(): UnaryHandler<RuntimeServiceMethods['Version']> {
@@ -21,10 +24,10 @@ function version(): UnaryHandler<RuntimeServiceMethods['Version']> {
   });
 }
 
-function statusHandler(ctx: ServerContext): UnaryHandler<RuntimeServiceMethods['Status']> {
+function statusHandler(ctx: ServerContext, network: { podCidr: string }): UnaryHandler<RuntimeServiceMethods['Status']> {
   return async (request) => {
     const { config } = ctx;
-    const [handler, network] = await Promise.all([
+    const [handler, cni] = await Promise.all([
       resolveRuntimeHandler(config, config.default_runtime),
       // The same readiness RunPodSandbox checks, so the two never disagree.
       ctx.pods.cni.status(),
@@ -36,12 +39,12 @@ function statusHandler(ctx: ServerContext): UnaryHandler<RuntimeServiceMethods['
           runtimeProblem
             ? { type: 'RuntimeReady', status: false, reason: 'RuntimeBinaryMissing', message: runtimeProblem }
             : { type: 'RuntimeReady', status: true },
-          network.ready
+          cni.ready
             ? { type: 'NetworkReady', status: true }
-            : { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: network.reason },
+            : { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: cni.reason },
         ],
       },
-      info: request.verbose ? { config: JSON.stringify(config) } : {},
+      info: request.verbose ? { config: JSON.stringify(config), ...(network.podCidr ? { podCIDR: network.podCidr } : {}) } : {},
       runtimeHandlers: await handlerFeatures(ctx),
       features: { supplementalGroupsPolicy: true, userNamespacesHostNetwork: false },
     };
@@ -64,6 +67,27 @@ async function handlerFeatures(ctx: ServerContext): Promise<Init<RuntimeHandler>
   const handlers = await Promise.all(names.map(async (name) => ({ name, features: await featuresOf(name) })));
   const fallback = handlers.find((h) => h.name === config.default_runtime);
   return fallback ? [{ name: '', features: fallback.features }, ...handlers] : handlers;
+}
+
+/** The kubelet sends the node's pod CIDR (comma-separated when dual-stack) once it is assigned. */
+function updateRuntimeConfig(ctx: ServerContext, network: { podCidr: string }): UnaryHandler<RuntimeServiceMethods['UpdateRuntimeConfig']> {
+  return async (request) => {
+    const podCidr = request.runtimeConfig?.networkConfig?.podCidr ?? '';
+    if (podCidr === '') return {};
+    for (const cidr of podCidr.split(',')) {
+      if (!isCidr(cidr.trim())) throw invalidArgument(`runtime_config.network_config.pod_cidr: ${JSON.stringify(cidr)} is not an IPv4 or IPv6 CIDR`);
+    }
+    if (podCidr !== network.podCidr) ctx.log.info({ podCidr }, 'pod CIDR from the kubelet');
+    network.podCidr = podCidr;
+    return {};
+  };
+}
+
+function isCidr(text: string): boolean {
+  const [address, prefix, ...rest] = text.split('/');
+  const family = isIP(address ?? '');
+  if (rest.length > 0 || family === 0 || prefix === undefined || !/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 function runtimeConfig(ctx: ServerContext): UnaryHandler<RuntimeServiceMethods['RuntimeConfig']> {

@@ -78,6 +78,21 @@ describe('runtime info RPCs over the socket', () => {
     assert.equal(config.network.cni_config_dir, join(scratch.dir, 'cni'));
   });
 
+  it('UpdateRuntimeConfig takes the pod CIDR (dual-stack too), shows it in Status, rejects a malformed one', async () => {
+    await daemon.client.runtime.UpdateRuntimeConfig!({});
+    assert.equal((await daemon.client.runtime.Status!({ verbose: true })).info.podCIDR, undefined, 'nothing recorded for an empty config');
+    await daemon.client.runtime.UpdateRuntimeConfig!({ runtimeConfig: { networkConfig: { podCidr: '10.244.3.0/24,fd00:10:244:3::/64' } } });
+    assert.equal((await daemon.client.runtime.Status!({ verbose: true })).info.podCIDR, '10.244.3.0/24,fd00:10:244:3::/64');
+    for (const bad of ['10.244.3.0', '10.244.3.0/33', 'fd00::/129', 'not-an-ip/24', '10.244.3.0/24/1']) {
+      await assert.rejects(daemon.client.runtime.UpdateRuntimeConfig!({ runtimeConfig: { networkConfig: { podCidr: bad } } }), (err: { code: number; details: string }) => {
+        assert.equal(err.code, status.INVALID_ARGUMENT, bad);
+        assert.match(err.details, /runtime_config\.network_config\.pod_cidr/);
+        return true;
+      });
+    }
+    assert.equal((await daemon.client.runtime.Status!({ verbose: true })).info.podCIDR, '10.244.3.0/24,fd00:10:244:3::/64', 'a rejected CIDR changes nothing');
+  });
+
   it('RuntimeConfig reports the cgroupfs driver by default', async () => {
     const reply = await daemon.client.runtime.RuntimeConfig!({});
     assert.equal(reply.linux.cgroupDriver, 1 /* CGROUPFS */);
