@@ -16,8 +16,13 @@ export class RecordStore<T extends { id: string }> {
    * latest record, never a stale copy; writes to different records overlap.
    */
   private readonly writes = new Map<string, Promise<unknown>>();
-  /** Records whose file still carries updateAround's mark: the next write of the record removes it. */
-  private readonly markedOnDisk = new Set<string>();
+  /**
+   * Records whose file carries the mark of an updateAround that succeeded,
+   * with the record it committed: the delayed rewrite is for that record
+   * only. Any write of the record, or a later updateAround's marked write,
+   * takes the entry away.
+   */
+  private readonly unmarkPending = new Map<string, T>();
 
   constructor(
     readonly dir: string,
@@ -107,7 +112,8 @@ export class RecordStore<T extends { id: string }> {
       ? this.lock(id, async () => {
           if (!this.records.has(id)) return;
           await this.writeFile(marked(next), true);
-          this.markedOnDisk.add(id);
+          // The file is now this step's: an earlier step's pending rewrite would undo it.
+          this.unmarkPending.delete(id);
         })
       : Promise.resolve();
     const [ran, wrote] = await Promise.allSettled([step(), prospect]);
@@ -125,7 +131,7 @@ export class RecordStore<T extends { id: string }> {
       if (current === undefined) return { result: ran.value, record: undefined };
       if (current === base && next !== undefined) {
         this.records.set(id, next);
-        this.unmarkSoon(id);
+        this.unmarkSoon(id, next);
         return { result: ran.value, record: next };
       }
       // Changed meanwhile: the change applies to the latest record.
@@ -139,11 +145,11 @@ export class RecordStore<T extends { id: string }> {
    * restart resolves the mark the same way, and a write of the record
    * meanwhile (the start that follows a create, say) makes this one moot.
    */
-  private unmarkSoon(id: string): void {
+  private unmarkSoon(id: string, committed: T): void {
+    this.unmarkPending.set(id, committed);
     setTimeout(() => {
       void this.lock(id, async () => {
-        const latest = this.records.get(id);
-        if (latest && this.markedOnDisk.has(id)) await this.write(latest);
+        if (this.unmarkPending.get(id) === committed && this.records.get(id) === committed) await this.write(committed);
       }).catch((err: unknown) => this.log.warn({ id, err }, 'cannot rewrite a record without its mark'));
     }, unmarkDelayMs).unref();
   }
@@ -155,7 +161,7 @@ export class RecordStore<T extends { id: string }> {
   private async write(record: T, flush = true): Promise<T> {
     await this.writeFile(record, flush);
     this.records.set(record.id, record);
-    this.markedOnDisk.delete(record.id);
+    this.unmarkPending.delete(record.id);
     return record;
   }
 
@@ -188,7 +194,7 @@ export class RecordStore<T extends { id: string }> {
   delete(id: string): Promise<void> {
     return this.lock(id, async () => {
       this.records.delete(id);
-      this.markedOnDisk.delete(id);
+      this.unmarkPending.delete(id);
       await removeTree(join(this.dir, id)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });

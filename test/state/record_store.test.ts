@@ -205,3 +205,18 @@ test('updateAround: a write of the record soon after removes the mark, and the d
     await new Promise((resolve) => setTimeout(resolve, 400));
     assert.equal((await stat(join(dir, 'a', 'rec.json'))).ino, written.ino, 'no second rewrite');
   }));
+
+test('updateAround: an earlier mark\'s delayed rewrite firing during a later step does not undo that step', () =>
+  withStore(async (store, dir) => {
+    await store.put({ id: 'a', phase: 'creating', n: 0 });
+    await store.updateAround('a', async () => undefined, (r) => ({ ...r, phase: 'created' }), marked);
+    // The next step runs across the first one's delayed rewrite.
+    const { record } = await store.updateAround(
+      'a',
+      () => new Promise((resolve) => setTimeout(resolve, 400)),
+      (r) => ({ ...r, phase: 'running' }),
+      marked,
+    );
+    assert.deepEqual(record, { id: 'a', phase: 'running', n: 0 });
+    assert.deepEqual(await onDiskEventually(dir, 'a', (r) => r.mark === undefined && r.phase === 'running'), record, 'the file ends as the step left the record');
+  }));
