@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { ContainerDeps } from '../container/containers.js';
 import { captureOutput } from '../native/index.js';
+import { within } from '../process/within.js';
 import { invalidArgument, RpcError } from '../server/rpc.js';
 import { execFailure, RuntimeExec, type ExecExit } from './runtime_exec.js';
 import { runningContainer } from './target.js';
@@ -53,7 +54,7 @@ export async function execSync(deps: ContainerDeps, id: string, cmd: string[], t
       throw new RpcError(status.DEADLINE_EXCEEDED, `ExecSync in container ${target.record.id}: command ${JSON.stringify(cmd)} timed out after ${timeoutSeconds} s`);
     }
     // The runtime is gone; only a process that escaped into another session could still hold the pipes.
-    const output = await Promise.race([capture.done, sleep(killGraceMs).then(() => undefined)]);
+    const output = await within(capture.done, killGraceMs);
     await execFailure(target, exec, exit, 'ExecSync');
     if (!output) throw new RpcError(status.INTERNAL, `ExecSync in container ${target.record.id}: the command exited but its output never ended`);
     if (output.dropped > 0) deps.log.debug({ container: target.record.id, droppedBytes: output.dropped }, 'ExecSync output beyond exec_sync_output_max dropped');
@@ -81,6 +82,6 @@ async function exitWithin(exec: RuntimeExec, timeoutSeconds: number): Promise<Ex
 /** Kills the process group; a runtime that outlives it goes too. */
 async function killAndReap(exec: RuntimeExec): Promise<void> {
   await exec.kill();
-  const gone = await Promise.race([exec.closed.then(() => true), sleep(killGraceMs).then(() => false)]);
+  const gone = (await within(exec.closed, killGraceMs)) !== undefined;
   if (!gone) exec.signalRuntime('SIGKILL');
 }

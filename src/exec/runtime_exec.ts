@@ -11,6 +11,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startChild, type Child, type ChildStdio } from '../process/child.js';
+import { readPidFile } from '../process/pid_file.js';
 import type { OciProcess, OciSpec } from '../oci/spec/types.js';
 import { RpcError } from '../server/rpc.js';
 import type { ExecTarget } from './target.js';
@@ -98,7 +99,7 @@ export class RuntimeExec {
   /** SIGKILLs the process and its group; the runtime then exits with status 137. */
   async kill(): Promise<void> {
     for (const until = Date.now() + pidFileWaitMs; this.running; await sleep(50)) {
-      const pid = await readPid(this.files.pid);
+      const pid = await readPidFile(this.files.pid);
       // While the runtime runs it has not reaped the process, so the pid is still its.
       if (pid !== undefined && this.running) {
         signalQuietly(-pid);
@@ -149,11 +150,6 @@ async function execProcess(bundle: string, opts: RuntimeExecOptions): Promise<Ex
   return exec;
 }
 
-async function readPid(path: string): Promise<number | undefined> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  const pid = Number(text.trim());
-  return Number.isInteger(pid) && pid > 1 ? pid : undefined;
-}
 
 function signalQuietly(pid: number): void {
   try {

@@ -15,11 +15,11 @@
 import { close as closeCallback } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { status } from '@grpc/grpc-js';
 import type { ContainerDeps } from '../container/containers.js';
 import { bridgeFd, connectSeqpacket, dialLoopback, isNativeError, openPty, setTerminalSize } from '../native/index.js';
+import { within } from '../process/within.js';
 import { invalidArgument, RpcError } from '../server/rpc.js';
 import type { ExecOutcome, SessionStreams, StreamingBackend, TerminalSize } from '../streaming/backend.js';
 import { routeAttachOutput } from './attach_frames.js';
@@ -104,7 +104,7 @@ export class ContainerStreamingBackend implements StreamingBackend {
       });
       const exit: ExecExit = await running.closed;
       // Output still in flight drains before the relay reports end of file; a stuck one is cut off.
-      await Promise.race([output, sleep(terminalDrainMs)]);
+      await within(output, terminalDrainMs);
       await execFailure(target, running, exit, 'Exec');
       return exit.exitCode!;
     } finally {

@@ -8,6 +8,7 @@ import { nodeCgroupLayout } from '../cgroups/hierarchies.js';
 import { containerRunDir, type ContainerDeps, type ContainerRecord } from '../container/containers.js';
 import { dirUsage } from '../native/index.js';
 import { containerPidFile } from '../oci/runtime/conmon_args.js';
+import { readPidFile } from '../process/pid_file.js';
 import type { ContainerStats, Init, NetworkInterfaceUsage, NetworkUsage, PodSandboxStats, PsiStats } from '../proto/cri.js';
 import type { PodDeps, SandboxRecord } from '../sandbox/pods.js';
 import { containerCgroup } from './cgroup_path.js';
@@ -31,9 +32,10 @@ export class StatsCollector {
   }
 
   /** Stats of one container; an exited one has no live cgroup values, only its writable layer. */
-  async containerStats(c: ContainerRecord): Promise<Init<ContainerStats>> {
+  /** `withLayer` false skips the writable layer's walk (the metrics RPCs report no filesystem usage). */
+  async containerStats(c: ContainerRecord, withLayer = true): Promise<Init<ContainerStats>> {
     const live = c.phase === 'running' || c.phase === 'created';
-    const [sample, layer] = await Promise.all([live ? this.containerSample(c) : undefined, this.writableLayer(c)]);
+    const [sample, layer] = await Promise.all([live ? this.containerSample(c) : undefined, withLayer ? this.writableLayer(c) : null]);
     const now = Date.now() * 1e6;
     return {
       attributes: { id: c.id, metadata: c.config.metadata, labels: c.config.labels, annotations: c.config.annotations },
@@ -43,9 +45,9 @@ export class StatsCollector {
   }
 
   /** Stats of a pod: its cgroup (or the sum of its containers'), network, process count and each container. */
-  async podStats(pod: SandboxRecord, members: ContainerRecord[]): Promise<Init<PodSandboxStats>> {
+  async podStats(pod: SandboxRecord, members: ContainerRecord[], withLayers = true): Promise<Init<PodSandboxStats>> {
     const [containerStats, sample, network] = await Promise.all([
-      Promise.all(members.map((c) => this.containerStats(c))),
+      Promise.all(members.map((c) => this.containerStats(c, withLayers))),
       this.podSample(pod, members),
       this.podNetwork(pod, members),
     ]);
@@ -158,8 +160,8 @@ export class StatsCollector {
   private async *podPids(pod: SandboxRecord, members: ContainerRecord[]): AsyncGenerator<number> {
     if (pod.infra && pod.infra.pid > 0) yield pod.infra.pid;
     for (const c of members.filter((m) => m.phase === 'running')) {
-      const pid = Number((await readFile(containerPidFile(containerRunDir(this.containers.config, c.id)), 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(pid) && pid > 0) yield pid;
+      const pid = await readPidFile(containerPidFile(containerRunDir(this.containers.config, c.id)));
+      if (pid !== undefined) yield pid;
     }
   }
 

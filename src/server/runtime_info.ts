@@ -1,7 +1,7 @@
 // Version, Status, RuntimeConfig and UpdateRuntimeConfig: what the kubelet asks before anything else.
 import { isIP } from 'node:net';
 import { runtimeFeatures } from '../oci/runtime_features.js';
-import { handlerProblem, resolveRuntimeHandler } from '../oci/runtime_handlers.js';
+import { handlerProblem, resolveRuntimeHandler, type ResolvedRuntimeHandler } from '../oci/runtime_handlers.js';
 import { packageVersion } from '../package_info.js';
 import { CgroupDriver, type Init, type RuntimeHandler, type RuntimeServiceMethods } from '../proto/cri.js';
 import { invalidArgument, type RuntimeHandlers, type ServerContext, type UnaryHandler } from './rpc.js';
@@ -27,11 +27,12 @@ function version(): UnaryHandler<RuntimeServiceMethods['Version']> {
 function statusHandler(ctx: ServerContext, network: { podCidr: string }): UnaryHandler<RuntimeServiceMethods['Status']> {
   return async (request) => {
     const { config } = ctx;
-    const [handler, cni] = await Promise.all([
-      resolveRuntimeHandler(config, config.default_runtime),
+    const [handlers, cni] = await Promise.all([
+      Promise.all(Object.keys(config.runtimes).map((name) => resolveRuntimeHandler(config, name))),
       // The same readiness RunPodSandbox checks, so the two never disagree.
       ctx.pods.cni.status(),
     ]);
+    const handler = handlers.find((h) => h?.name === config.default_runtime);
     const runtimeProblem = handler ? handlerProblem(handler) : `default runtime "${config.default_runtime}" is not configured`;
     return {
       status: {
@@ -45,7 +46,7 @@ function statusHandler(ctx: ServerContext, network: { podCidr: string }): UnaryH
         ],
       },
       info: request.verbose ? { config: JSON.stringify(config), ...(network.podCidr ? { podCIDR: network.podCidr } : {}) } : {},
-      runtimeHandlers: await handlerFeatures(ctx),
+      runtimeHandlers: await handlerFeatures(handlers.filter((h): h is ResolvedRuntimeHandler => h !== undefined), config.default_runtime),
       features: { supplementalGroupsPolicy: true, userNamespacesHostNetwork: false },
     };
   };
@@ -56,17 +57,15 @@ function statusHandler(ctx: ServerContext, network: { podCidr: string }): UnaryH
  * without a RuntimeClass), with what its runtime supports. User namespaces
  * are not implemented yet.
  */
-async function handlerFeatures(ctx: ServerContext): Promise<Init<RuntimeHandler>[]> {
-  const { config } = ctx;
-  const featuresOf = async (name: string): Promise<Init<RuntimeHandler>['features']> => {
-    const path = (await resolveRuntimeHandler(config, name))?.runtimePath;
-    const { recursiveReadOnlyMounts } = path ? await runtimeFeatures(path) : { recursiveReadOnlyMounts: false };
-    return { recursiveReadOnlyMounts, userNamespaces: false };
-  };
-  const names = Object.keys(config.runtimes);
-  const handlers = await Promise.all(names.map(async (name) => ({ name, features: await featuresOf(name) })));
-  const fallback = handlers.find((h) => h.name === config.default_runtime);
-  return fallback ? [{ name: '', features: fallback.features }, ...handlers] : handlers;
+async function handlerFeatures(handlers: ResolvedRuntimeHandler[], defaultName: string): Promise<Init<RuntimeHandler>[]> {
+  const listed = await Promise.all(
+    handlers.map(async ({ name, runtimePath }) => {
+      const { recursiveReadOnlyMounts } = runtimePath ? await runtimeFeatures(runtimePath) : { recursiveReadOnlyMounts: false };
+      return { name, features: { recursiveReadOnlyMounts, userNamespaces: false } };
+    }),
+  );
+  const fallback = listed.find((h) => h.name === defaultName);
+  return fallback ? [{ name: '', features: fallback.features }, ...listed] : listed;
 }
 
 /** The kubelet sends the node's pod CIDR (comma-separated when dual-stack) once it is assigned. */

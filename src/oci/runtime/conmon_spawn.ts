@@ -12,11 +12,12 @@
 //
 // Nothing here blocks the event loop and every wait is bounded.
 
-import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { isNativeError } from '../../native/index.js';
 import { startChild, type Child } from '../../process/child.js';
 import { OutputBuffer } from '../../process/command.js';
+import { readPidFile } from '../../process/pid_file.js';
+import { within } from '../../process/within.js';
 import { readSyncLine, type SyncRead } from './sync_pipe.js';
 
 export interface ConmonSpawnInput {
@@ -106,21 +107,6 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
   return { spawnedPid: pid, killSpawned: () => void child.kill('SIGKILL', { group: true }), sync: result, ...(monitorPid !== undefined ? { conmonPid: monitorPid } : {}), ...(exit ? { exit } : {}), output: output.toString() };
 }
 
-async function readPidFile(path: string): Promise<number | undefined> {
-  const text = (await readFile(path, 'utf8').catch(() => '')).trim();
-  return /^\d+$/.test(text) && Number(text) > 0 ? Number(text) : undefined;
-}
-
-/** The promise's value, or undefined when it takes longer than `ms`. */
-function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
-    void promise.then((value) => {
-      clearTimeout(timer);
-      resolve(value);
-    });
-  });
-}
 
 /** conmon's own error and warning lines ("[conmon:e]: ...", "[conmon:w]: ..."), without debug noise. */
 export function conmonComplaints(output: string): string {

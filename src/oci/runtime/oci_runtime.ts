@@ -22,6 +22,7 @@ import { signalName, signalNumber } from '../spec/signals.js';
 import type { OciResources } from '../spec/types.js';
 import { invalidArgument } from '../../server/rpc.js';
 import { runCommand } from '../../process/command.js';
+import { readPidFile } from '../../process/pid_file.js';
 import {
   attachSocketPath,
   conmonCreateArgs,
@@ -213,7 +214,7 @@ export class OciRuntime {
     const { sync } = handshake;
     const pid = sync.message?.key !== 'exit_code' ? sync.message?.value : undefined;
     if (pid !== undefined && pid > 0) {
-      const conmonPid = handshake.conmonPid ?? (await readPid(conmonPidFile(c.bundle)));
+      const conmonPid = handshake.conmonPid ?? (await readPidFile(conmonPidFile(c.bundle)));
       if (conmonPid === undefined) this.log.warn({ id: c.id }, 'conmon did not write its pidfile');
       this.containers.set(c.id, {
         bundle: c.bundle,
@@ -269,7 +270,7 @@ export class OciRuntime {
    */
   async abandon(id: string, bundle: string): Promise<void> {
     checkId(id);
-    const conmonPid = await readPid(conmonPidFile(bundle));
+    const conmonPid = await readPidFile(conmonPidFile(bundle));
     if (conmonPid !== undefined && (await this.monitorAlive(conmonPid))) {
       try {
         process.kill(conmonPid, 'SIGKILL');
@@ -526,7 +527,7 @@ export class OciRuntime {
   /** Takes over a container created earlier (by a previous daemon): reads conmon's pidfile when not given. */
   async adopt(id: string, files: ContainerFiles): Promise<void> {
     checkId(id);
-    const conmonPid = files.conmonPid ?? (await readPid(conmonPidFile(files.bundle)));
+    const conmonPid = files.conmonPid ?? (await readPidFile(conmonPidFile(files.bundle)));
     this.containers.set(id, { ...files, ...(conmonPid !== undefined ? { conmonPid } : {}) });
   }
 
@@ -667,15 +668,6 @@ async function logTail(path: string, max = 2048): Promise<string> {
   }
 }
 
-async function readPid(path: string): Promise<number | undefined> {
-  try {
-    const text = (await readFile(path, 'utf8')).trim();
-    const n = Number(text);
-    return /^\d+$/.test(text) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** True when `pid` is a live (not zombie) process whose command name is `comm` (the kernel keeps 15 characters). */
 export async function isLiveProcess(pid: number, comm: string): Promise<boolean> {
