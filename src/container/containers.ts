@@ -135,11 +135,9 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     mounted: false,
     runtimeCreated: false,
   };
-  // conmon is started as soon as its paths exist and loads while the bundle is made;
-  // it runs the runtime once `bundleReady` resolves, and is killed if it rejects. If the
-  // daemon dies first, conmon reads EOF and runs the runtime anyway: that can only
-  // succeed once config.json exists, which is written after the record, and a restart
-  // undoes a half-made container (killing its conmon first).
+  // conmon is started as soon as its paths exist and sets itself up while the bundle is
+  // made; its runtime runs once `bundleReady` resolves, and none runs if it rejects or the
+  // daemon dies first. A restart undoes a half-made container (killing its conmon first).
   const bundleReady = settleable();
   let creating: Promise<CreatedContainer> | undefined;
   try {
@@ -203,7 +201,7 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
       privilegedWithoutHostDevices: deps.config.runtimes[pod.runtimeHandler]?.privileged_without_host_devices ?? false,
     });
     const cwd = built.spec.process?.cwd;
-    // Whole or not at all: a conmon whose daemon died sees EOF on its start pipe and runs the runtime anyway.
+    // Whole or not at all: a record left by a crash must not point at half a spec.
     await Promise.all([cwd ? mkdirInRoot(rootfs, cwd, 0o755) : undefined, replaceFile(join(runDir, 'config.json'), JSON.stringify(built.spec), 0o644)]);
     // The 'created' record is written (and flushed) while conmon and the runtime work, marked on
     // disk as unconfirmed: a restart before the mark is gone asks the runtime whether the create happened.

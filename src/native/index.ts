@@ -258,6 +258,8 @@ interface Addon {
 export const addonPath = join(packageRoot, 'build', 'skiff.node');
 /** Where `npm run build:native` installs the static pause binary (the infra process of PID-sharing pods). */
 export const pauseBinaryPath = join(packageRoot, 'build', 'pause');
+/** Where `npm run build:native` installs runtime-gate: conmon's runtime while a bundle is still being made. */
+export const runtimeGatePath = join(packageRoot, 'build', 'runtime-gate');
 
 let addon: Addon | undefined;
 

@@ -5,7 +5,7 @@
 // busybox; skipped otherwise.
 
 import assert from 'node:assert/strict';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { ExitWatcher, type ExitStatus } from '../../src/oci/runtime/exit_watcher.js';
 import { assembleLines, readCriLog } from '../../src/oci/runtime/cri_log.js';
@@ -143,15 +143,32 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     await removeAndCheck(b);
   });
 
-  it('bundleReady: conmon loads before the bundle exists and runs the runtime only once it is ready', async () => {
+  /** The processes whose parent is `pid`, with their names. */
+  async function childrenOf(pid: number): Promise<{ pid: number; comm: string }[]> {
+    const out: { pid: number; comm: string }[] = [];
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+      const m = /^\d+ \((.*)\) \S (\d+)/s.exec(stat);
+      if (m && Number(m[2]) === pid) out.push({ pid: Number(entry), comm: m[1]! });
+    }
+    return out;
+  }
+
+  it('bundleReady: conmon sets itself up before the bundle exists; its runtime waits at the gate until it is ready', async () => {
     const b = await bundle('exit 4');
     const config = await readFile(`${b.bundle}/config.json`);
     await rm(`${b.bundle}/config.json`);
     const exited = exitEvent(b.id);
     let ready!: () => void;
     const creating = rt.create({ id: b.id, bundle: b.bundle, logPath: b.logPath, terminal: false, stdin: false, stdinOnce: false, name: b.id, bundleReady: new Promise<void>((r) => (ready = r)) });
-    await sleep(150);
-    assert.equal((await conmonsFor(b.id)).length, 1, 'conmon is up and waiting');
+    await sleep(300);
+    const [conmon] = await conmonsFor(b.id);
+    assert.ok(conmon, 'conmon is up');
+    // Done with its set-up: daemonised (pidfile), attach socket bound, its runtime child started.
+    assert.equal(Number(await readFile(`${b.bundle}/conmon-pidfile`, 'utf8')), conmon);
+    assert.ok((await stat(`${work.attachDir}/${b.id}/attach`)).isSocket());
+    assert.deepEqual((await childrenOf(conmon)).map((c) => c.comm), ['runtime-gate']);
     assert.equal(await rt.state(b.id), undefined, 'the runtime has not run');
     await writeFile(`${b.bundle}/config.json`, config);
     ready();
@@ -162,18 +179,20 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     await removeAndCheck(b);
   });
 
-  it('bundleReady rejected: conmon is killed before it runs the runtime and leaves nothing behind', async () => {
+  it('bundleReady rejected: the gate fails, no runtime runs, and conmon leaves nothing behind', async () => {
     const b = await bundle('exit 0');
     let fail!: (err: Error) => void;
     const creating = rt.create({ id: b.id, bundle: b.bundle, logPath: b.logPath, terminal: false, stdin: false, stdinOnce: false, name: b.id, bundleReady: new Promise<void>((_, reject) => (fail = reject)) });
-    await sleep(150);
+    await sleep(300);
     assert.equal((await conmonsFor(b.id)).length, 1, 'conmon is up and waiting');
+    assert.ok((await stat(`${work.attachDir}/${b.id}`)).isDirectory(), 'conmon made its attach link');
     fail(new Error('mounting the rootfs failed'));
     await assert.rejects(creating, /mounting the rootfs failed/);
     await sleep(100);
     assert.deepEqual(await conmonsFor(b.id), [], 'conmon is gone');
     assert.equal(await rt.state(b.id), undefined, 'the runtime never ran');
     await assert.rejects(stat(b.logPath), { code: 'ENOENT' }, 'the log file conmon opened is removed');
+    await assert.rejects(stat(`${work.attachDir}/${b.id}`), { code: 'ENOENT' }, 'the attach link is removed');
   });
 
   it('stop: a container ignoring SIGTERM is SIGKILLed after the timeout', async () => {

@@ -86,6 +86,11 @@ export function conmonEnvironment(monitorEnv: readonly string[], base: NodeJS.Pr
   return { ...runtimeEnvironment(monitorEnv, base), _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4' };
 }
 
+/** runtime-gate's settings, in conmon's environment (its runtime child inherits it): the runtime to become, and fd 5 to wait on. */
+export function gateEnvironment(runtimePath: string): NodeJS.ProcessEnv {
+  return { SKIFF_GATE_RUNTIME: runtimePath, SKIFF_GATE_FD: '5' };
+}
+
 /** A pino level as conmon spells it (conmon rejects unknown levels). */
 export function conmonLogLevel(level: string): string {
   switch (level) {

@@ -2,10 +2,12 @@
 //
 //  1. spawn conmon with fd 3 (sync) and fd 4 (start) as socketpairs, in the
 //     bundle directory, in a session of its own;
-//  2. let the caller finish the bundle, or place conmon (a cgroup, say),
-//     while it blocks on the start pipe;
+//  2. let the caller place conmon (a cgroup, say) while it blocks on the
+//     start pipe;
 //  3. write one byte to the start pipe: conmon forks, the parent writes the
-//     daemon's pid to -P and exits, the daemon runs `runtime create`;
+//     daemon's pid to -P and exits, the daemon runs `runtime create`, or,
+//     while the caller still makes the bundle, runtime-gate, which waits on
+//     fd 5 (passed down through conmon) for a byte of its own;
 //  4. read the first line from the sync pipe: `{"pid": N}` on success,
 //     `{"pid": -1, "message": "<runtime stderr>"}` on failure, or nothing
 //     (EOF) when conmon 2.1.6 fails without a message.
@@ -31,6 +33,13 @@ export interface ConmonSpawnInput {
   timeoutMs: number;
   /** Runs while conmon waits for the start byte (CRI-O moves it into its cgroup here); a rejection kills conmon. */
   beforeStart?: (pid: number) => Promise<void>;
+  /**
+   * With runtime-gate as conmon's runtime: settles when the runtime may run.
+   * The sync wait is timed from then. A rejection closes the gate instead:
+   * the gate fails without running the runtime, conmon reports that, and
+   * spawnConmon rejects with the same error.
+   */
+  runtimeReady?: Promise<void>;
 }
 
 export interface ConmonHandshake {
@@ -59,7 +68,7 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
     child = await startChild(input.monitorPath, input.args, {
       cwd: input.cwd,
       env: input.env,
-      stdio: ['null', 'pipe', 'pipe', 'pipe', 'pipe'],
+      stdio: ['null', 'pipe', 'pipe', 'pipe', 'pipe', ...(input.runtimeReady ? (['pipe'] as const) : [])],
       // setsid: no terminal signal of the daemon's group reaches it before it detaches.
       newSession: true,
     });
@@ -68,7 +77,7 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
     throw new ConmonStartError(`cannot run ${input.monitorPath}: ${why}`, { cause: err });
   }
   const pid = child.pid;
-  const [, stdout, stderr, syncPipe, startPipe] = child.stdio as Socket[];
+  const [, stdout, stderr, syncPipe, startPipe, gatePipe] = child.stdio as (Socket | undefined)[];
   const output = new OutputBuffer(16 * 1024);
   for (const s of [stdout!, stderr!]) {
     s.on('data', (c: Buffer) => output.push(c));
@@ -78,8 +87,7 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
   const exited = child.exited.catch(() => new Promise<never>(() => undefined));
   const pidFile = input.pidFile;
   const conmonPid = pidFile ? exited.then(() => readPidFile(pidFile)) : Promise.resolve(undefined);
-  startPipe!.on('error', () => undefined);
-  syncPipe!.on('error', () => undefined);
+  for (const s of [startPipe!, syncPipe!, gatePipe]) s?.on('error', () => undefined);
 
   const release = (): void => {
     for (const s of child.stdio) s?.destroy();
@@ -95,18 +103,32 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
     }
   }
   startPipe!.end(Buffer.of(0));
-  // Timed from the start byte: the wait before it is the caller's. A conmon
-  // that died meanwhile shows as EOF here (the socket keeps it until read).
+  let abandoned: { err: unknown } | undefined;
+  if (gatePipe) {
+    try {
+      await input.runtimeReady;
+      gatePipe.end(Buffer.of(0));
+    } catch (err) {
+      abandoned = { err };
+      gatePipe.destroy();
+    }
+  }
+  // Timed from here: the wait before it is the caller's. A conmon that died
+  // meanwhile shows as EOF here (the socket keeps it until read).
   started = Date.now();
-  const sync = readSyncLine(syncPipe!, input.timeoutMs);
+  const sync = readSyncLine(syncPipe!, abandoned ? Math.min(input.timeoutMs, 5000) : input.timeoutMs);
 
   const result = await sync;
+  if (abandoned) {
+    // conmon reports the gate's failure and exits; the caller cleans up after it.
+    release();
+    throw abandoned.err;
+  }
   const exit = await within(exited, Math.min(remaining(), 5000));
   release();
   const monitorPid = exit ? await conmonPid : undefined;
   return { spawnedPid: pid, killSpawned: () => void child.kill('SIGKILL', { group: true }), sync: result, ...(monitorPid !== undefined ? { conmonPid: monitorPid } : {}), ...(exit ? { exit } : {}), output: output.toString() };
 }
-
 
 /** conmon's own error and warning lines ("[conmon:e]: ...", "[conmon:w]: ..."), without debug noise. */
 export function conmonComplaints(output: string): string {

@@ -4,6 +4,7 @@
 // CRI-O drives runc and crun:
 //
 //   create   conmon ... -r <runtime> --runtime-arg --root=<root> ...
+//            (-r runtime-gate while the bundle is still being made)
 //   start    <runtime> --root <root> [--systemd-cgroup] start <id>
 //   kill     <runtime> --root <root> [--systemd-cgroup] kill [--all] <id> <signo>
 //   state    <runtime> --root <root> [--systemd-cgroup] state <id>
@@ -13,14 +14,15 @@
 // Exits come from conmon's exit files (ExitWatcher), log reopening and
 // terminal resizes go through conmon's ctl FIFO.
 
-import { watch } from 'node:fs';
-import { lstat, mkdir, readFile, readlink, rm, stat, unlink } from 'node:fs/promises';
+import { constants, watch } from 'node:fs';
+import { access, lstat, mkdir, readFile, readlink, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ResolvedRuntimeHandler } from '../runtime_handlers.js';
 import { signalName, signalNumber } from '../spec/signals.js';
 import type { OciResources } from '../spec/types.js';
 import { invalidArgument } from '../../server/rpc.js';
+import { runtimeGatePath } from '../../native/index.js';
 import { runCommand } from '../../process/command.js';
 import { readPidFile } from '../../process/pid_file.js';
 import {
@@ -29,6 +31,7 @@ import {
   conmonEnvironment,
   conmonLogLevel,
   conmonPidFile,
+  gateEnvironment,
   runtimeEnvironment,
 } from './conmon_args.js';
 import { conmonComplaints, ConmonStartError, spawnConmon } from './conmon_spawn.js';
@@ -58,6 +61,8 @@ export interface OciRuntimeOptions {
   killTimeoutMs?: number;
   /** conmon --log-level; default: the logger's level. */
   monitorLogLevel?: string;
+  /** The runtime-gate binary, for creates given `bundleReady`; default: the one the build installs. */
+  runtimeGate?: string;
 }
 
 export interface CreateContainerOptions {
@@ -78,10 +83,11 @@ export interface CreateContainerOptions {
   /** Runs while conmon waits to be started, with its pid (e.g. to move it into a cgroup). */
   placeMonitor?: (conmonPid: number) => Promise<void>;
   /**
-   * Settles once config.json and the rootfs are in place. conmon is started at
-   * once and loads meanwhile (a few ms of exec and linking off the critical
-   * path); it runs the runtime only after this resolves. A rejection kills it
-   * before it has done anything and rejects create with the same error.
+   * Given while the caller still makes the bundle: conmon then starts at once
+   * and sets itself up meanwhile (exec, fork, log file, attach socket: several
+   * ms off the critical path), with runtime-gate as its runtime, which becomes
+   * the runtime once this resolves. A rejection (or the daemon's death) makes
+   * the gate fail without running it; create rejects with the same error.
    */
   bundleReady?: Promise<void>;
 }
@@ -130,6 +136,7 @@ export class OciRuntime {
   private readonly containers = new Map<string, ContainerFiles>();
   private readonly stopping = new Map<string, { shorten: (deadline: number) => void; done: Promise<void> }>();
   private dirsMade: Promise<void> | undefined;
+  private gateChecked: Promise<void> | undefined;
 
   constructor(private readonly opts: OciRuntimeOptions) {
     this.name = opts.handler.name;
@@ -154,6 +161,8 @@ export class OciRuntime {
       throw new RuntimeError('failed', `runtime "${this.name}": monitor ${this.opts.handler.config.monitor_path || '"conmon" in PATH'} not found or not executable`);
     }
 
+    const gated = c.bundleReady !== undefined;
+    const gate = this.opts.runtimeGate ?? runtimeGatePath;
     // What conmon needs only once started (it opens the log file as it loads: its directory is the caller's).
     const startable = Promise.all([
       this.ownDirs(),
@@ -166,7 +175,7 @@ export class OciRuntime {
         join(c.bundle, 'oom'),
         ...(c.persistDir ? [join(c.persistDir, 'exit'), join(c.persistDir, 'oom')] : []),
       ].map(removeFile),
-      c.bundleReady,
+      ...(gated ? [this.gateUsable(gate)] : []),
     ]);
     // Handled where it is awaited, in the start hook below; this only keeps an early failure from going unhandled.
     startable.catch(() => undefined);
@@ -179,7 +188,7 @@ export class OciRuntime {
       exitsDir: this.opts.exitsDir,
       attachSocketDir: this.opts.attachSocketDir,
       ...(c.persistDir !== undefined ? { persistDir: c.persistDir } : {}),
-      runtimePath,
+      runtimePath: gated ? gate : runtimePath,
       runtimeRoot: this.root,
       logLevel: this.opts.monitorLogLevel ?? conmonLogLevel(this.opts.log.level),
       systemdCgroup: this.systemd,
@@ -196,7 +205,10 @@ export class OciRuntime {
       handshake = await spawnConmon({
         monitorPath,
         args,
-        env: conmonEnvironment(this.opts.handler.config.monitor_env),
+        env: {
+          ...conmonEnvironment(this.opts.handler.config.monitor_env),
+          ...(gated ? gateEnvironment(runtimePath) : {}),
+        },
         cwd: c.bundle,
         pidFile: conmonPidFile(c.bundle),
         timeoutMs,
@@ -204,11 +216,12 @@ export class OciRuntime {
           await c.placeMonitor?.(pid);
           await startable;
         },
+        ...(c.bundleReady ? { runtimeReady: c.bundleReady } : {}),
       });
     } catch (err) {
       if (err instanceof ConmonStartError) throw new RuntimeError('failed', `container create failed: ${err.message}`, '', { cause: err });
-      // Stopped before the runtime ran: only the log file conmon opened as it loaded is left.
-      await rm(c.logPath, { force: true }).catch(() => undefined);
+      // Stopped before the runtime ran: the log file and attach link conmon made as it set up go.
+      await this.cleanupFailedCreate(c, () => undefined);
       throw err;
     }
     const { sync } = handshake;
@@ -281,6 +294,15 @@ export class OciRuntime {
     await this.runtime('delete', id, ['delete', '--force', id]).catch((err: unknown) => {
       if (!isRuntimeError(err, 'not-found')) this.log.warn({ err, id }, 'deleting an abandoned container');
     });
+  }
+
+  /** Whether runtime-gate can be run, checked once (a failure is retried next time). */
+  private gateUsable(gate: string): Promise<void> {
+    this.gateChecked ??= access(gate, constants.X_OK).catch((err: unknown) => {
+      this.gateChecked = undefined;
+      throw new RuntimeError('failed', `container create failed: ${gate} is not executable (build it with npm run build:native): ${(err as Error).message}`, '', { cause: err });
+    });
+    return this.gateChecked;
   }
 
   /** The directories this driver shares between containers, made once (a failure is retried next time). */
