@@ -43,3 +43,17 @@ export function parseTomlTable(source: string, text: string, errorFor: ErrorFor)
     throw errorFor(`${source}: invalid TOML: ${detail}`);
   }
 }
+
+/** Whether a parsed TOML value is a table (smol-toml gives dates as Date objects). */
+export function isTomlTable(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}
+
+/** A parsed TOML value in words, for "expected X, got Y" errors. */
+export function describeTomlValue(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Date) return 'a date';
+  if (typeof value === 'string') return `string ${JSON.stringify(value)}`;
+  if (typeof value === 'object' && value !== null) return 'a table';
+  return `${typeof value} ${String(value)}`;
+}

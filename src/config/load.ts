@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import { dropInFiles, parseTomlTable, readOptionalFile } from './config_files.js';
+import { describeTomlValue, dropInFiles, isTomlTable, parseTomlTable, readOptionalFile } from './config_files.js';
 import {
   defaultConfig,
   defaultRuntimeHandler,
@@ -195,7 +195,7 @@ function fromFlag(kind: ValueKind, value: string | boolean): unknown {
 
 function coerce(source: string, key: string, kind: ValueKind, value: unknown): unknown {
   const fail = (expected: string): never => {
-    throw new ConfigError(`${source}: key "${key}": expected ${expected}, got ${describe(value)}`);
+    throw new ConfigError(`${source}: key "${key}": expected ${expected}, got ${describeTomlValue(value)}`);
   };
   switch (kind.type) {
     case 'string': {
@@ -244,20 +244,11 @@ function checkWhole(config: SkiffConfig, origins: Map<string, string>): void {
 }
 
 function expectTable(source: string, key: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Date) {
-    throw new ConfigError(`${source}: key "${key}": expected a table ([${key}]), got ${describe(value)}`);
-  }
-  return value as Record<string, unknown>;
+  if (!isTomlTable(value)) throw new ConfigError(`${source}: key "${key}": expected a table ([${key}]), got ${describeTomlValue(value)}`);
+  return value;
 }
 
 function unknownKey(source: string, key: string, known: string[]): ConfigError {
   return new ConfigError(`${source}: unknown key "${key}" (known here: ${known.join(', ')})`);
 }
 
-function describe(value: unknown): string {
-  if (Array.isArray(value)) return 'an array';
-  if (value instanceof Date) return 'a date';
-  if (typeof value === 'string') return `string ${JSON.stringify(value)}`;
-  if (typeof value === 'object' && value !== null) return 'a table';
-  return `${typeof value} ${String(value)}`;
-}

@@ -5,7 +5,7 @@
  * way containers/image merges them, so a host's existing files mean the same
  * thing to skiff as to podman and CRI-O.
  */
-import { dropInFiles, parseTomlTable, readOptionalFile } from '../config/config_files.js';
+import { describeTomlValue, dropInFiles, isTomlTable, parseTomlTable, readOptionalFile } from '../config/config_files.js';
 import {
   dockerHubDomain,
   domainProblem,
@@ -475,7 +475,7 @@ class Checker {
   constructor(readonly source: string) {}
 
   fail(key: string, expected: string, value: unknown): never {
-    throw new RegistriesConfError(`${this.source}: key "${key}": expected ${expected}, got ${describe(value)}`);
+    throw new RegistriesConfError(`${this.source}: key "${key}": expected ${expected}, got ${describeTomlValue(value)}`);
   }
 
   knownKeys(at: string, table: Record<string, unknown>, known: string[]): void {
@@ -505,23 +505,12 @@ class Checker {
   }
 
   table(key: string, value: unknown): Record<string, unknown> {
-    return isTable(value) ? value : this.fail(key, 'a table', value);
+    return isTomlTable(value) ? value : this.fail(key, 'a table', value);
   }
 
   tableArray(key: string, value: unknown): Record<string, unknown>[] {
-    if (!Array.isArray(value) || !value.every(isTable)) return this.fail(key, `an array of tables ([[${key}]])`, value);
+    if (!Array.isArray(value) || !value.every(isTomlTable)) return this.fail(key, `an array of tables ([[${key}]])`, value);
     return value;
   }
 }
 
-function isTable(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
-}
-
-function describe(value: unknown): string {
-  if (Array.isArray(value)) return 'an array';
-  if (value instanceof Date) return 'a date';
-  if (typeof value === 'string') return `string ${JSON.stringify(value)}`;
-  if (typeof value === 'object' && value !== null) return 'a table';
-  return `${typeof value} ${String(value)}`;
-}

@@ -103,16 +103,18 @@ impl<R: Read> HashingReader<R> {
     }
 }
 
+/// `Read::read` for a reader whose buffer does the work: a copy out of `fill_buf`.
+pub(crate) fn read_from_buffer(reader: &mut impl BufRead, out: &mut [u8]) -> io::Result<usize> {
+    let avail = reader.fill_buf()?;
+    let n = avail.len().min(out.len());
+    out[..n].copy_from_slice(&avail[..n]);
+    reader.consume(n);
+    Ok(n)
+}
+
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = {
-            let avail = self.fill_buf()?;
-            let n = avail.len().min(out.len());
-            out[..n].copy_from_slice(&avail[..n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
+        read_from_buffer(self, out)
     }
 }
 

@@ -228,14 +228,7 @@ impl BufRead for QueueReader {
 
 impl Read for QueueReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let n = {
-            let avail = self.fill_buf()?;
-            let n = avail.len().min(out.len());
-            out[..n].copy_from_slice(&avail[..n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
+        stream::read_from_buffer(self, out)
     }
 }
 
