@@ -4,6 +4,7 @@
 // the container → cgroup lookups are kept in memory.
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { bundleCgroupDir } from '../cgroups/bundle_cgroup.js';
 import { nodeCgroupLayout } from '../cgroups/hierarchies.js';
 import { containerRunDir, type ContainerDeps, type ContainerRecord } from '../container/containers.js';
 import { dirUsage } from '../native/index.js';
@@ -11,7 +12,6 @@ import { containerPidFile } from '../oci/runtime/conmon_args.js';
 import { readPidFile } from '../process/pid_file.js';
 import type { ContainerStats, Init, NetworkInterfaceUsage, NetworkUsage, PodSandboxStats, PsiStats } from '../proto/cri.js';
 import type { PodDeps, SandboxRecord } from '../sandbox/pods.js';
-import { containerCgroup } from './cgroup_path.js';
 import type { CgroupSample, PressureStats } from './cgroup_sample.js';
 import { readCgroup } from './cgroup_stats.js';
 import { CpuRates } from './cpu_rate.js';
@@ -109,13 +109,7 @@ export class StatsCollector {
   private cgroupOf(id: string): Promise<string | undefined> {
     let path = this.cgroups.get(id);
     if (!path) {
-      path = readFile(join(containerRunDir(this.containers.config, id), 'config.json'), 'utf8').then(
-        (text) => {
-          const cgroupsPath = (JSON.parse(text) as { linux?: { cgroupsPath?: unknown } }).linux?.cgroupsPath;
-          return typeof cgroupsPath === 'string' ? containerCgroup(cgroupsPath, this.containers.config.cgroup_manager) : undefined;
-        },
-        () => undefined,
-      );
+      path = bundleCgroupDir(containerRunDir(this.containers.config, id), this.containers.config.cgroup_manager);
       this.cgroups.set(id, path);
       // A spec not written yet (or unreadable) is looked up again next time.
       void path.then((p) => p === undefined && this.cgroups.delete(id));

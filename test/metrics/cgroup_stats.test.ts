@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { packageRoot } from '../../src/package_info.js';
 import { nodeCgroupLayout } from '../../src/cgroups/hierarchies.js';
-import { containerCgroup } from '../../src/metrics/cgroup_path.js';
+import { cgroupsPathDir } from '../../src/cgroups/paths.js';
 import { parseLimit, parsePressure } from '../../src/metrics/cgroup_sample.js';
 import { readCgroup } from '../../src/metrics/cgroup_stats.js';
 import { readCgroupV1 } from '../../src/metrics/cgroup_v1.js';
@@ -90,13 +90,13 @@ describe('cgroup v1 reader', () => {
 
 describe('container cgroup from the OCI cgroupsPath', () => {
   it('cgroupfs paths as given, systemd "slice:prefix:name" as the scope in the slice', () => {
-    assert.equal(containerCgroup('/skiff/skiff-abc', 'cgroupfs'), '/skiff/skiff-abc');
-    assert.equal(containerCgroup('kubepods/besteffort/pod1/skiff-abc', 'cgroupfs'), '/kubepods/besteffort/pod1/skiff-abc');
-    assert.equal(containerCgroup('/a/../b', 'cgroupfs'), undefined);
-    assert.equal(containerCgroup('kubepods-besteffort-pod1.slice:skiff:abc', 'systemd'), '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/skiff-abc.scope');
-    assert.equal(containerCgroup('system.slice:skiff:abc', 'systemd'), '/system.slice/skiff-abc.scope');
-    assert.equal(containerCgroup('-.slice:skiff:abc', 'systemd'), '/skiff-abc.scope');
-    assert.equal(containerCgroup('/skiff/skiff-abc', 'systemd'), undefined);
+    assert.equal(cgroupsPathDir('/skiff/skiff-abc', 'cgroupfs'), '/skiff/skiff-abc');
+    assert.equal(cgroupsPathDir('kubepods/besteffort/pod1/skiff-abc', 'cgroupfs'), '/kubepods/besteffort/pod1/skiff-abc');
+    assert.equal(cgroupsPathDir('/a/../b', 'cgroupfs'), undefined);
+    assert.equal(cgroupsPathDir('kubepods-besteffort-pod1.slice:skiff:abc', 'systemd'), '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/skiff-abc.scope');
+    assert.equal(cgroupsPathDir('system.slice:skiff:abc', 'systemd'), '/system.slice/skiff-abc.scope');
+    assert.equal(cgroupsPathDir('-.slice:skiff:abc', 'systemd'), '/skiff-abc.scope');
+    assert.equal(cgroupsPathDir('/skiff/skiff-abc', 'systemd'), undefined);
   });
 });
 

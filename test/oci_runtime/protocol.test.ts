@@ -15,7 +15,6 @@ import { assembleLines, parseCriLog, parseCriLogLine } from '../../src/oci/runti
 import { ctlLine, writeCtl } from '../../src/oci/runtime/ctl.js';
 import { isRuntimeError, runtimeMessage, saysNotFound } from '../../src/oci/runtime/errors.js';
 import { ExitWatcher, parseExitStatus, readExitFile, type ExitStatus } from '../../src/oci/runtime/exit_watcher.js';
-import { cgroupDir, expandSlice } from '../../src/oci/runtime/oom.js';
 import { parseSyncMessage, readSyncLine } from '../../src/oci/runtime/sync_pipe.js';
 
 const run = promisify(execFile);
@@ -256,14 +255,5 @@ describe('ctl FIFO', () => {
   it('fails at once when nobody reads (conmon gone)', async () => {
     await assert.rejects(writeCtl(dir, 'x', ctlLine(2, 0, 0)), (err) => isRuntimeError(err, 'not-found') && /conmon is not running/.test(err.message));
     await assert.rejects(writeCtl(join(dir, 'nope'), 'x', ctlLine(2, 0, 0)), (err) => isRuntimeError(err, 'not-found'));
-  });
-});
-
-describe('cgroup paths for OOM fallback', () => {
-  it('expands systemd slices and keeps cgroupfs paths', () => {
-    assert.deepEqual(expandSlice('kubepods-burstable-pod1.slice'), ['kubepods.slice', 'kubepods-burstable.slice', 'kubepods-burstable-pod1.slice']);
-    assert.deepEqual(expandSlice('-.slice'), []);
-    assert.equal(cgroupDir('kubepods-pod1.slice:skiff:abc', true), '/kubepods.slice/kubepods-pod1.slice/skiff-abc.scope');
-    assert.equal(cgroupDir('/kubepods/pod1/skiff-abc', false), '/kubepods/pod1/skiff-abc');
   });
 });

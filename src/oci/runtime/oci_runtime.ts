@@ -22,6 +22,7 @@ import type { ResolvedRuntimeHandler } from '../runtime_handlers.js';
 import { signalName, signalNumber } from '../spec/signals.js';
 import type { OciResources } from '../spec/types.js';
 import { invalidArgument } from '../../server/rpc.js';
+import { bundleCgroupDir } from '../../cgroups/bundle_cgroup.js';
 import { runtimeGatePath } from '../../native/index.js';
 import { runCommand } from '../../process/command.js';
 import { readPidFile } from '../../process/pid_file.js';
@@ -39,7 +40,7 @@ import { ctlLine, ctlMessage, writeCtl } from './ctl.js';
 import { assembleLines, parseCriLog } from './cri_log.js';
 import { isRuntimeError, RuntimeError, runtimeMessage, saysNotFound } from './errors.js';
 import { ExitWatcher, readExitFile, type ExitStatus } from './exit_watcher.js';
-import { bundleCgroupsPath, cgroupOomKills, oomFileExists } from './oom.js';
+import { cgroupOomKills, oomFileExists } from './oom.js';
 
 export type CgroupManager = 'cgroupfs' | 'systemd';
 
@@ -481,9 +482,9 @@ export class OciRuntime {
     if (await oomFileExists(files.bundle, files.persistDir)) return true;
     // conmon may miss an OOM kill that races the exit; the cgroup remembers it until deletion.
     if (exitCode !== 128 + sigkill) return false;
-    const cgroupsPath = await bundleCgroupsPath(files.bundle);
-    if (!cgroupsPath) return false;
-    return ((await cgroupOomKills(cgroupsPath, this.systemd)) ?? 0) > 0;
+    const dir = await bundleCgroupDir(files.bundle, this.opts.cgroupManager);
+    if (!dir) return false;
+    return ((await cgroupOomKills(dir)) ?? 0) > 0;
   }
 
   /**
