@@ -1,17 +1,17 @@
 // Runtime benchmark: pod and container lifecycle latency through the CRI
 // socket (real runc, conmon, CNI bridge + portmap), one at a time and 20 at
-// once, against bare `runc create` + `runc start` of an equivalent bundle as
-// the floor; then the memory of the daemon and its conmons with 50 pods alive.
+// once, against bare `runc create` + `runc start` of the same bundle as the
+// floor; then the memory of the daemon and its conmons with 50 pods alive.
 //
 //   node dist/bench/runtime.js          (root; runc, conmon, /usr/lib/cni, docker-registry)
 //
 // Environment: BENCH_RUNS (20) sequential runs, BENCH_CONCURRENCY (20), BENCH_PODS (50).
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OciRuntime } from '../src/oci/runtime/oci_runtime.js';
 import { startChild } from '../src/process/child.js';
-import { cleanupWork, createFrom, makeBundle, makeWork, newRuntime, runcPath, type Work } from '../test/oci_runtime/fixtures.js';
+import { cleanupWork, makeWork, newRuntime, runcPath, type Work } from '../test/oci_runtime/fixtures.js';
 import { containerConfig, e2eProblem, podConfig, run, startE2e, type E2e } from '../test/e2e/fixtures.js';
 import { percentile, printTable, timed, type Figure } from './report.js';
 
@@ -19,36 +19,40 @@ const runs = Number(process.env.BENCH_RUNS ?? 20);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 20);
 const alivePods = Number(process.env.BENCH_PODS ?? 50);
 
-/** One pod's life through the CRI, each phase timed. */
-interface Lifecycle {
+/** A pod with one running container, brought up through the CRI, each phase timed. */
+interface Up {
+  podId: string;
+  containerId: string;
   runPod: number;
   createStart: number;
-  stopRemoveContainer: number;
-  stopRemovePod: number;
 }
 
-async function podLifecycle(e2e: E2e, n: number, timings: Lifecycle[]): Promise<void> {
+async function bringUp(e2e: E2e, n: number): Promise<Up> {
   const cri = e2e.daemon.client.runtime;
   const config = podConfig(e2e, `bench-${n}`);
   let podId = '';
   let containerId = '';
-  const t: Lifecycle = { runPod: 0, createStart: 0, stopRemoveContainer: 0, stopRemovePod: 0 };
-  t.runPod = await timed(async () => {
+  const runPod = await timed(async () => {
     podId = (await cri.RunPodSandbox!({ config })).podSandboxId;
   });
-  t.createStart = await timed(async () => {
+  const createStart = await timed(async () => {
     containerId = (await cri.CreateContainer!({ podSandboxId: podId, config: containerConfig(e2e, 'sleeper', ['sleep', '1000']), sandboxConfig: config })).containerId;
     await cri.StartContainer!({ containerId });
   });
-  t.stopRemoveContainer = await timed(async () => {
-    await cri.StopContainer!({ containerId, timeout: 0 });
-    await cri.RemoveContainer!({ containerId });
+  return { podId, containerId, runPod, createStart };
+}
+
+async function tearDown(e2e: E2e, up: Up): Promise<{ stopRemoveContainer: number; stopRemovePod: number }> {
+  const cri = e2e.daemon.client.runtime;
+  const stopRemoveContainer = await timed(async () => {
+    await cri.StopContainer!({ containerId: up.containerId, timeout: 0 });
+    await cri.RemoveContainer!({ containerId: up.containerId });
   });
-  t.stopRemovePod = await timed(async () => {
-    await cri.StopPodSandbox!({ podSandboxId: podId });
-    await cri.RemovePodSandbox!({ podSandboxId: podId });
+  const stopRemovePod = await timed(async () => {
+    await cri.StopPodSandbox!({ podSandboxId: up.podId });
+    await cri.RemovePodSandbox!({ podSandboxId: up.podId });
   });
-  timings.push(t);
+  return { stopRemoveContainer, stopRemovePod };
 }
 
 /**
@@ -62,25 +66,43 @@ async function exec(cmd: string, args: string[]): Promise<void> {
   if (code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${signal ?? `exit ${code}`}`);
 }
 
-/** The floor: runc create + runc start of a bundle from the same spec generator, no daemon, no conmon. */
-async function runcFloor(work: Work, root: string, n: number): Promise<{ createStart: number; remove: number }> {
-  const b = await makeBundle(work, ['sleep', '1000'], { name: `floor${n}` });
+/**
+ * A copy of a running container's bundle for the floor: the config.json the
+ * daemon wrote (same rootfs, mounts, pod namespaces to join, resources),
+ * under an id and a cgroup leaf of its own.
+ */
+async function copyBundle(e2e: E2e, work: Work, containerId: string, id: string): Promise<string> {
+  const spec = JSON.parse(await readFile(join(e2e.daemon.dir, 'run', 'containers', containerId, 'config.json'), 'utf8')) as { linux: { cgroupsPath: string } };
+  spec.linux.cgroupsPath = spec.linux.cgroupsPath.replace(/[^/:]+$/, id);
+  const bundle = join(work.dir, 'bundles', id);
+  await mkdir(bundle, { recursive: true });
+  await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+  return bundle;
+}
+
+/** The floor: bare runc create + runc start of the container's own bundle; no daemon, no conmon. */
+async function runcFloor(e2e: E2e, work: Work, root: string, containerId: string, n: number): Promise<{ createStart: number; remove: number }> {
+  const id = `floor${process.pid}x${n}`;
+  const bundle = await copyBundle(e2e, work, containerId, id);
   const createStart = await timed(async () => {
-    await exec(runcPath, ['--root', root, 'create', '--bundle', b.bundle, b.id]);
-    await exec(runcPath, ['--root', root, 'start', b.id]);
+    await exec(runcPath, ['--root', root, 'create', '--bundle', bundle, id]);
+    await exec(runcPath, ['--root', root, 'start', id]);
   });
-  const remove = await timed(() => exec(runcPath, ['--root', root, 'delete', '--force', b.id]));
+  const remove = await timed(() => exec(runcPath, ['--root', root, 'delete', '--force', id]));
   return { createStart, remove };
 }
 
-/** The daemon's runtime driver alone (conmon + runc create, then runc start) on the same kind of bundle: no CRI, records, overlay or spec. */
-async function driverAlone(work: Work, rt: OciRuntime, n: number): Promise<number> {
-  const b = await makeBundle(work, ['sleep', '1000'], { name: `driver${n}` });
+/** The daemon's runtime driver alone (conmon + runc create, then runc start) on the container's own bundle: no CRI, records, overlay or spec. */
+async function driverAlone(e2e: E2e, work: Work, rt: OciRuntime, containerId: string, n: number): Promise<number> {
+  const id = `driver${process.pid}x${n}`;
+  const bundle = await copyBundle(e2e, work, containerId, id);
+  const logPath = join(work.dir, 'logs', id, '0.log');
+  await mkdir(join(work.dir, 'logs', id), { recursive: true });
   const took = await timed(async () => {
-    await createFrom(rt, b);
-    await rt.start(b.id);
+    await rt.create({ id, bundle, logPath, persistDir: join(work.dir, 'persist', id), terminal: false, stdin: false, stdinOnce: false, name: id });
+    await rt.start(id);
   });
-  await rt.delete(b.id, true);
+  await rt.delete(id, true);
   return took;
 }
 
@@ -122,45 +144,55 @@ async function main(): Promise<void> {
   const figures: Figure[] = [];
   try {
     // Warm-up: first-use costs (runtime driver, CNI plugin pages, overlay) are not what is measured.
-    await podLifecycle(e2e, -1, []);
-    await runcFloor(work, floorRoot, -1);
-    await driverAlone(work, driver, -1);
+    {
+      const up = await bringUp(e2e, -1);
+      await runcFloor(e2e, work, floorRoot, up.containerId, -1);
+      await driverAlone(e2e, work, driver, up.containerId, -1);
+      await tearDown(e2e, up);
+    }
     const cniBefore = cniAddTimes(e2e.daemon.stderr()).length;
 
-    const sequential: Lifecycle[] = [];
+    const sequential: (Up & Awaited<ReturnType<typeof tearDown>>)[] = [];
     const floorSeq: { createStart: number; remove: number }[] = [];
     const driverSeq: number[] = [];
     const idleRoundTrips: number[] = [];
-    // Interleaved, so drift in the machine's load hits all three alike.
+    // Interleaved, so drift in the machine's load hits all three alike; the floors run while
+    // the container whose bundle they copy is up (its pod's namespaces and rootfs are theirs).
     for (let i = 0; i < runs; i++) {
-      await podLifecycle(e2e, i, sequential);
-      floorSeq.push(await runcFloor(work, floorRoot, i));
-      driverSeq.push(await driverAlone(work, driver, i));
+      const up = await bringUp(e2e, i);
+      floorSeq.push(await runcFloor(e2e, work, floorRoot, up.containerId, i));
+      driverSeq.push(await driverAlone(e2e, work, driver, up.containerId, i));
+      sequential.push({ ...up, ...(await tearDown(e2e, up)) });
       // What a CRI call costs by itself when both ends were idle, as they are while runc works.
       await sleep(40);
       idleRoundTrips.push(await timed(() => e2e.daemon.client.runtime.Version!({})));
     }
     const cniSeq = cniAddTimes(e2e.daemon.stderr()).slice(cniBefore);
 
-    const parallel: Lifecycle[] = [];
-    const wall = await timed(() => Promise.all(Array.from({ length: concurrency }, (_, i) => podLifecycle(e2e, 1000 + i, parallel))));
-    const floorPar = await Promise.all(Array.from({ length: concurrency }, (_, i) => runcFloor(work, floorRoot, 1000 + i)));
+    // N at once: all pods and containers up, then N floors at once on their bundles, then all torn down.
+    const upWall = performance.now();
+    const ups = await Promise.all(Array.from({ length: concurrency }, (_, i) => bringUp(e2e, 1000 + i)));
+    const upTook = performance.now() - upWall;
+    const floorPar = await Promise.all(ups.map((up, i) => runcFloor(e2e, work, floorRoot, up.containerId, 1000 + i)));
+    const downWall = performance.now();
+    const downs = await Promise.all(ups.map((up) => tearDown(e2e, up)));
+    const wall = upTook + (performance.now() - downWall);
 
     figures.push(
       { name: 'sequential RunPodSandbox', samples: sequential.map((t) => t.runPod), unit: 'ms' },
       { name: '  of which CNI ADD (daemon log)', samples: cniSeq, unit: 'ms' },
       { name: 'sequential Create+Start container', samples: sequential.map((t) => t.createStart), unit: 'ms' },
-      { name: 'sequential runc create+start (floor)', samples: floorSeq.map((t) => t.createStart), unit: 'ms' },
+      { name: 'sequential runc create+start, same bundle (floor)', samples: floorSeq.map((t) => t.createStart), unit: 'ms' },
       { name: '  driver alone: conmon + runc create, start', samples: driverSeq, unit: 'ms' },
       { name: '  one CRI round trip (Version) after 40 ms idle', samples: idleRoundTrips, unit: 'ms' },
       { name: 'sequential Stop+Remove container', samples: sequential.map((t) => t.stopRemoveContainer), unit: 'ms' },
       { name: 'sequential runc delete --force (floor; polls 100 ms)', samples: floorSeq.map((t) => t.remove), unit: 'ms' },
       { name: 'sequential Stop+Remove pod', samples: sequential.map((t) => t.stopRemovePod), unit: 'ms' },
-      { name: `${concurrency} at once: RunPodSandbox`, samples: parallel.map((t) => t.runPod), unit: 'ms' },
-      { name: `${concurrency} at once: Create+Start container`, samples: parallel.map((t) => t.createStart), unit: 'ms' },
+      { name: `${concurrency} at once: RunPodSandbox`, samples: ups.map((t) => t.runPod), unit: 'ms' },
+      { name: `${concurrency} at once: Create+Start container`, samples: ups.map((t) => t.createStart), unit: 'ms' },
       { name: `${concurrency} at once: runc create+start (floor)`, samples: floorPar.map((t) => t.createStart), unit: 'ms' },
-      { name: `${concurrency} at once: Stop+Remove container`, samples: parallel.map((t) => t.stopRemoveContainer), unit: 'ms' },
-      { name: `${concurrency} at once: Stop+Remove pod`, samples: parallel.map((t) => t.stopRemovePod), unit: 'ms' },
+      { name: `${concurrency} at once: Stop+Remove container`, samples: downs.map((t) => t.stopRemoveContainer), unit: 'ms' },
+      { name: `${concurrency} at once: Stop+Remove pod`, samples: downs.map((t) => t.stopRemovePod), unit: 'ms' },
       { name: `${concurrency} at once: whole lifecycle, wall`, samples: [wall], unit: 'ms' },
     );
 
@@ -200,7 +232,7 @@ async function main(): Promise<void> {
 
   printTable(figures);
   const med = (name: string) => percentile(figures.find((f) => f.name === name)!.samples, 50);
-  const ratio = med('sequential Create+Start container') / med('sequential runc create+start (floor)');
+  const ratio = med('sequential Create+Start container') / med('sequential runc create+start, same bundle (floor)');
   console.log('');
   console.log(`targets: RunPodSandbox median ${med('sequential RunPodSandbox').toFixed(1)} ms (< 150 ms); ` +
     `Create+Start / runc floor ${ratio.toFixed(2)}x (<= 1.3x); daemon RSS with ${alivePods} pods ${med(`daemon RSS, ${alivePods} pods alive`).toFixed(1)} MiB (< 120 MB)`);
