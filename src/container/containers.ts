@@ -21,6 +21,7 @@ import { replaceFile } from '../storage/atomic_file.js';
 import type { RecordStore } from '../state/record_store.js';
 import type { ImageStore } from '../storage/image_store.js';
 import type { LayerStore } from '../storage/layer_store.js';
+import type { ImageFileCache } from './image_files.js';
 
 export type ContainerPhase = 'creating' | 'created' | 'running' | 'exited';
 
@@ -68,6 +69,8 @@ export interface ContainerDeps {
   runtimes: Map<string, OciRuntime>;
   /** Lifecycle events for GetContainerEvents, published once each change is recorded. */
   events?: LifecycleEvents;
+  /** Account files of images, read from their first container's rootfs. */
+  imageFiles: ImageFileCache;
 }
 
 export function containerRunDir(config: SkiffConfig, id: string): string {
@@ -160,49 +163,59 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     // runtime's state are gone with the runroot (a tmpfs such as /run). The record becomes
     // durable with the 'created' write, before CreateContainer returns.
     const dataDir = deps.containers.pathOf(id);
-    const [logPath, imageConfig, oomScoreAdj] = await allSettled([
-      launched,
-      deps.images.configText(image.id).then((text) => JSON.parse(text) as Record<string, unknown>),
-      daemonOomScoreAdj(),
+    const recorded = allSettled([
       deps.containers.putUnflushed({ ...record, mounted: true, runtimeCreated: true }).then((r) => (record = r)),
       // Empty directories: undo removes them with the record's and the run directory.
       mkdir(join(dataDir, 'upper'), { recursive: true }),
       mkdir(join(dataDir, 'work'), { recursive: true }),
       mkdir(rootfs, { recursive: true }),
     ]);
-    await overlayMount({
-      lowerdirs: [...image.layers].reverse().map((chainId) => deps.layers.diffDir(chainId)),
-      upperdir: join(dataDir, 'upper'),
-      workdir: join(dataDir, 'work'),
-      target: rootfs,
+    const mounted = recorded.then(() =>
+      overlayMount({
+        lowerdirs: [...image.layers].reverse().map((chainId) => deps.layers.diffDir(chainId)),
+        upperdir: join(dataDir, 'upper'),
+        workdir: join(dataDir, 'work'),
+        target: rootfs,
+      }),
+    );
+    // The spec reads the rootfs only for the image's /etc/passwd and /etc/group, the same in
+    // every container of the image: after its first container, the spec is built while the
+    // rootfs mounts.
+    const specified = Promise.all([deps.images.configText(image.id).then((text) => JSON.parse(text) as Record<string, unknown>), daemonOomScoreAdj()]).then(
+      ([imageConfig, oomScoreAdj]) =>
+        buildContainerSpec({
+          id,
+          config,
+          sandboxConfig: sandboxConfig ?? pod.config,
+          image: { config: imageConfig },
+          rootfs,
+          sandbox: {
+            id: pod.id,
+            namespaces: { network: pod.namespaces.net, ipc: pod.namespaces.ipc, uts: pod.namespaces.uts, pid: podPidNamespace(pod) },
+            hostNetwork: pod.hostNetwork,
+            hostIpc: pod.hostIpc,
+            hostPid: pod.hostPid,
+            hostname: podHostname(pod.config),
+            files: pod.files,
+            cgroupParent: pod.cgroupParent,
+          },
+          cgroupManager: deps.config.cgroup_manager,
+          defaultCapabilities,
+          ownOomScoreAdj: oomScoreAdj,
+          readFileInRoot: (root, path, maxBytes) => deps.imageFiles.read(image.id, path, maxBytes, () => mounted.then(() => readFileInRoot(root, path, maxBytes))),
+          statDevice: statHostDevice,
+          hostDevices: listHostDevices,
+          privilegedWithoutHostDevices: deps.config.runtimes[pod.runtimeHandler]?.privileged_without_host_devices ?? false,
+        }),
+    );
+    // Whole or not at all, and after the record: a record left by a crash must not point at half a spec.
+    const written = Promise.all([specified, recorded]).then(([built]) => replaceFile(join(runDir, 'config.json'), JSON.stringify(built.spec), 0o644));
+    const cwdMade = Promise.all([specified, mounted]).then(([built]) => {
+      const cwd = built.spec.process?.cwd;
+      return cwd ? mkdirInRoot(rootfs, cwd, 0o755) : undefined;
     });
-    const built = await buildContainerSpec({
-      id,
-      config,
-      sandboxConfig: sandboxConfig ?? pod.config,
-      image: { config: imageConfig },
-      rootfs,
-      sandbox: {
-        id: pod.id,
-        namespaces: { network: pod.namespaces.net, ipc: pod.namespaces.ipc, uts: pod.namespaces.uts, pid: podPidNamespace(pod) },
-        hostNetwork: pod.hostNetwork,
-        hostIpc: pod.hostIpc,
-        hostPid: pod.hostPid,
-        hostname: podHostname(pod.config),
-        files: pod.files,
-        cgroupParent: pod.cgroupParent,
-      },
-      cgroupManager: deps.config.cgroup_manager,
-      defaultCapabilities,
-      ownOomScoreAdj: oomScoreAdj,
-      readFileInRoot: (root, path, maxBytes) => readFileInRoot(root, path, maxBytes),
-      statDevice: statHostDevice,
-      hostDevices: listHostDevices,
-      privilegedWithoutHostDevices: deps.config.runtimes[pod.runtimeHandler]?.privileged_without_host_devices ?? false,
-    });
-    const cwd = built.spec.process?.cwd;
-    // Whole or not at all: a record left by a crash must not point at half a spec.
-    await Promise.all([cwd ? mkdirInRoot(rootfs, cwd, 0o755) : undefined, replaceFile(join(runDir, 'config.json'), JSON.stringify(built.spec), 0o644)]);
+    // A failed mount is the error to report, not the spec's failure to read the rootfs.
+    const [logPath, , built] = await allSettled([launched, mounted, specified, written, cwdMade]);
     // The 'created' record is written (and flushed) while conmon and the runtime work, marked on
     // disk as unconfirmed: a restart before the mark is gone asks the runtime whether the create happened.
     const created = await deps.containers.updateAround(

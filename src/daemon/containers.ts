@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { SkiffConfig } from '../config/schema.js';
 import { containerRunDir, recordExit, removeContainer, runtimeFor, type ContainerDeps, type ContainerRecord } from '../container/containers.js';
+import { ImageFileCache } from '../container/image_files.js';
 import { ExitWatcher, type OciRuntime } from '../oci/runtime/index.js';
 import type { PodDeps } from '../sandbox/pods.js';
 import { RecordStore } from '../state/record_store.js';
@@ -17,7 +18,7 @@ export async function openContainers(config: SkiffConfig, log: Logger, pods: Pod
   const containers = new RecordStore<ContainerRecord>(join(config.root, 'containers'), 'container.json', log);
   await containers.open();
   const exits = await ExitWatcher.open(join(config.runroot, 'exits'), log);
-  const deps: ContainerDeps = { config, log, containers, sandboxes: pods.sandboxes, names: pods.names, images, layers, exits, runtimes: new Map(), events: pods.events };
+  const deps: ContainerDeps = { config, log, containers, sandboxes: pods.sandboxes, names: pods.names, images, layers, exits, runtimes: new Map(), events: pods.events, imageFiles: new ImageFileCache() };
   exits.on('exit', (id) => {
     recordExit(deps, id).catch((err: unknown) => log.error({ container: id, err }, 'cannot record container exit'));
   });
