@@ -9,11 +9,8 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findExecutable } from '../src/host/executables.js';
 import { runCommand } from '../src/process/command.js';
-import { startImageDaemon } from '../test/helpers/image_daemon.js';
-import { startRegistry } from '../test/helpers/registry.js';
-import { pushBusybox } from '../test/helpers/busybox_image.js';
-import { cniPluginDir, removeBridge, writeBridgeNetwork } from '../test/helpers/cni_bridge.js';
-import { containerConfig, execProblem, podConfig } from '../test/exec/fixtures.js';
+import { containerConfig, podConfig, startRuntimeDaemon } from '../test/helpers/runtime_daemon.js';
+import { execProblem } from '../test/exec/fixtures.js';
 import { median, printTable, timed } from './report.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 50);
@@ -21,16 +18,12 @@ const runs = Number(process.env.BENCH_RUNS ?? 50);
 async function main(): Promise<void> {
   const problem = await execProblem();
   if (problem) throw new Error(`cannot run: ${problem}`);
-  const registry = await startRegistry();
-  const bridge = `skb${process.pid % 10000}`;
-  const daemon = await startImageDaemon({ insecure: [registry.host], extraArgs: ['--cni-plugin-dir', cniPluginDir, '--log-level', 'info'] });
+  const fx = await startRuntimeDaemon({ suite: 'bench-exec', bridge: `skb${process.pid % 10000}`, subnet: '10.231.25.0/24', extraArgs: ['--log-level', 'info'] });
+  const daemon = fx.daemon;
   try {
-    const image = await pushBusybox(registry, 'bench/exec');
-    await writeBridgeNetwork(join(daemon.dir, 'cni'), join(daemon.dir, 'ipam'), bridge, '10.231.25.0/24');
-    await daemon.client.image.PullImage!({ image: { image } });
-    const pod = podConfig('bench-exec', join(daemon.dir, 'pod-logs'));
+    const pod = podConfig(fx, 'bench-exec');
     const { podSandboxId } = await daemon.client.runtime.RunPodSandbox!({ config: pod });
-    const { containerId } = await daemon.client.runtime.CreateContainer!({ podSandboxId, config: containerConfig(image, 'target', ['sleep', '100000']), sandboxConfig: pod });
+    const { containerId } = await daemon.client.runtime.CreateContainer!({ podSandboxId, config: containerConfig(fx, 'target', ['sleep', '100000']), sandboxConfig: pod });
     await daemon.client.runtime.StartContainer!({ containerId });
 
     // The same process spec ExecSync derives: the container's own, running `true`.
@@ -75,9 +68,7 @@ async function main(): Promise<void> {
     const overhead = median(execSync) - median(bare);
     console.log(`\nmedian overhead of skiff over bare runc exec: ${overhead.toFixed(2)} ms (${(median(execSync) / median(bare)).toFixed(2)}x)`);
   } finally {
-    await daemon.cleanup();
-    await registry.stop();
-    await removeBridge(bridge);
+    await fx.cleanup();
   }
 }
 

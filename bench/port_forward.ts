@@ -12,13 +12,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startImageDaemon } from '../test/helpers/image_daemon.js';
-import { startRegistry } from '../test/helpers/registry.js';
-import { pushBusybox } from '../test/helpers/busybox_image.js';
-import { cniPluginDir, removeBridge, writeBridgeNetwork } from '../test/helpers/cni_bridge.js';
-import { containerConfig, execProblem, podConfig } from '../test/exec/fixtures.js';
+import { containerConfig, podConfig, startRuntimeDaemon } from '../test/helpers/runtime_daemon.js';
+import { execProblem } from '../test/exec/fixtures.js';
 import { median, printTable, timed, type Figure } from './report.js';
 
 const runs = Number(process.env.BENCH_RUNS ?? 5);
@@ -130,18 +126,14 @@ async function reachable(to: Endpoint): Promise<void> {
 async function main(): Promise<void> {
   const problem = await execProblem();
   if (problem) throw new Error(`cannot run: ${problem}`);
-  const registry = await startRegistry();
-  const bridge = `skp${process.pid % 10000}`;
-  const daemon = await startImageDaemon({ insecure: [registry.host], extraArgs: ['--cni-plugin-dir', cniPluginDir, '--log-level', 'info'] });
+  const fx = await startRuntimeDaemon({ suite: 'bench-pf', bridge: `skp${process.pid % 10000}`, subnet: '10.231.26.0/24', extraArgs: ['--log-level', 'info'] });
+  const daemon = fx.daemon;
   const forwards: ChildProcess[] = [];
   try {
-    const image = await pushBusybox(registry, 'bench/port-forward');
-    await writeBridgeNetwork(join(daemon.dir, 'cni'), join(daemon.dir, 'ipam'), bridge, '10.231.26.0/24');
-    await daemon.client.image.PullImage!({ image: { image } });
-    const pod = podConfig('bench-pf', join(daemon.dir, 'pod-logs'));
+    const pod = podConfig(fx, 'bench-pf');
     const { podSandboxId } = await daemon.client.runtime.RunPodSandbox!({ config: pod });
     const serve = async (name: string, port: number, script: string): Promise<void> => {
-      const config = containerConfig(image, name, ['nc', '-ll', '-p', String(port), '-e', 'sh', '-c', script]);
+      const config = containerConfig(fx, name, ['nc', '-ll', '-p', String(port), '-e', 'sh', '-c', script]);
       const { containerId } = await daemon.client.runtime.CreateContainer!({ podSandboxId, config, sandboxConfig: pod });
       await daemon.client.runtime.StartContainer!({ containerId });
     };
@@ -213,9 +205,7 @@ async function main(): Promise<void> {
     console.log(`direct TCP: daemon CPU ${(direct.cpu / (direct.bytes / 1e9)).toFixed(2)} s per GB (not on the path)`);
   } finally {
     for (const p of forwards) p.kill();
-    await daemon.cleanup();
-    await registry.stop();
-    await removeBridge(bridge);
+    await fx.cleanup();
   }
 }
 
