@@ -135,9 +135,17 @@ export function unlimitedResources(over: Partial<LinuxContainerResources> = {}):
   };
 }
 
-/** Writes OCI resources into the pod cgroup's files (v1 controllers, or the v2 tree). */
+type Write = [dir: string | undefined, file: string, value: string | number];
+
+/** A v1 memory cgroup's memory+swap limit now; NaN when unreadable (a new cgroup reads as unlimited). */
+async function memswLimit(dir: string | undefined): Promise<number> {
+  if (dir === undefined) return NaN;
+  return Number((await readFile(join(dir, 'memory.memsw.limit_in_bytes'), 'utf8').catch(() => '')).trim() || NaN);
+}
+
+/** Writes OCI resources into the pod cgroup's files (v1 controllers, or the v2 tree); also to resize it. */
 export async function applyPodResources(layout: CgroupLayout, path: string, res: OciResources): Promise<void> {
-  const writes: [dir: string | undefined, file: string, value: string | number][] = [];
+  const writes: Write[] = [];
   const { cpu, memory, pids } = res;
   if (layout.version === 1) {
     const at = (controller: string): string | undefined => {
@@ -149,9 +157,11 @@ export async function applyPodResources(layout: CgroupLayout, path: string, res:
     if (cpu?.quota) writes.push([at('cpu'), 'cpu.cfs_quota_us', cpu.quota]);
     if (cpu?.cpus) writes.push([at('cpuset'), 'cpuset.cpus', cpu.cpus]);
     if (cpu?.mems) writes.push([at('cpuset'), 'cpuset.mems', cpu.mems]);
-    if (memory?.limit) writes.push([at('memory'), 'memory.limit_in_bytes', memory.limit]);
-    // memsw must not fall below the limit, so it goes second.
-    if (memory?.swap) writes.push([at('memory'), 'memory.memsw.limit_in_bytes', memory.swap]);
+    const limit: Write | undefined = memory?.limit ? [at('memory'), 'memory.limit_in_bytes', memory.limit] : undefined;
+    const swap: Write | undefined = memory?.swap ? [at('memory'), 'memory.memsw.limit_in_bytes', memory.swap] : undefined;
+    // The limit may never exceed memsw: a growing limit goes after memsw, a shrinking one before.
+    const swapFirst = swap !== undefined && (memory?.swap === -1 || (limit !== undefined && (await memswLimit(swap[0])) < Number(limit[2])));
+    for (const w of swapFirst ? [swap, limit] : [limit, swap]) if (w) writes.push(w);
     if (pids?.limit) writes.push([at('pids'), 'pids.max', pids.limit]);
   } else {
     const h = unifiedHierarchy(layout);

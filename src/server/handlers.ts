@@ -20,6 +20,7 @@ import { podMetricsHandlers } from './pod_metrics.js';
 import { podStatsHandlers } from './pod_stats.js';
 import { podStatusHandlers } from './pod_status.js';
 import { podStopHandlers } from './pod_stop.js';
+import { podUpdateHandlers } from './pod_update.js';
 import { runtimeInfoHandlers } from './runtime_info.js';
 import { runtimeStreamHandlers } from './runtime_streams.js';
 
@@ -29,6 +30,7 @@ export function runtimeHandlers(ctx: ServerContext): RuntimeHandlers {
     ...podRunHandlers(ctx),
     ...podStopHandlers(ctx),
     ...podStatusHandlers(ctx),
+    ...podUpdateHandlers(ctx),
     ...containerCreateHandlers(ctx),
     ...containerStopHandlers(ctx),
     ...containerStatusHandlers(ctx),

@@ -14,7 +14,7 @@ function podSandboxStatus(ctx: ServerContext): UnaryHandler<RuntimeServiceMethod
     const pod = ctx.pods.sandboxes.resolve(request.podSandboxId);
     if (!pod) throw notFound(`pod sandbox ${request.podSandboxId} not found`);
     const status = podSandboxStatusOf(pod);
-    const info = request.verbose ? { info: JSON.stringify({ namespaces: pod.namespaces, files: pod.files, cgroupParent: pod.cgroupParent, runtimeHandler: pod.runtimeHandler }) } : {};
+    const info = request.verbose ? { info: JSON.stringify({ namespaces: pod.namespaces, files: pod.files, cgroupParent: pod.cgroupParent, runtimeHandler: pod.runtimeHandler, resources: pod.config.linux?.resources ?? null, overhead: pod.config.linux?.overhead ?? null }) } : {};
     return { status, info };
   };
 }

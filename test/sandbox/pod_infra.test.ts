@@ -77,7 +77,7 @@ describe('pod cgroups and the infra process', () => {
     await fx?.cleanup();
     // The test's own parents, deepest first, in every hierarchy.
     for (const m of mounts ?? []) {
-      for (const dir of [`${testParent}/fail`, `${testParent}/made/burstable`, `${testParent}/made`, `${testParent}/kubelet/podK`, `${testParent}/kubelet`, testParent]) {
+      for (const dir of [`${testParent}/fail`, `${testParent}/resize/podK`, `${testParent}/resize`, `${testParent}/made/burstable`, `${testParent}/made`, `${testParent}/kubelet/podK`, `${testParent}/kubelet`, testParent]) {
         await rmdir(join(m, dir)).catch(() => undefined);
       }
     }
@@ -171,6 +171,53 @@ describe('pod cgroups and the infra process', () => {
       assert.match(err.details, /^config\.linux\.cgroup_parent: /);
       return true;
     });
+  });
+
+  it('UpdatePodSandboxResources resizes the pod cgroup skiff made, leaves the kubelet\'s alone, and records the figures', async () => {
+    const made = `${testParent}/resize/pod-r`;
+    const id = await runPod(podConfig('cg-resize', { cgroupParent: made, resources: { memoryLimitInBytes: 64 << 20, cpuShares: 256, cpuPeriod: 100000, cpuQuota: 20000 } }));
+    const read = async (controller: string, dir: string, file: string) => (await readFile(join('/sys/fs/cgroup', controller, dir, file), 'utf8')).trim();
+    const memsw = await exists(join('/sys/fs/cgroup/memory', made, 'memory.memsw.limit_in_bytes'));
+    const update = (podSandboxId: string, resources: Record<string, unknown> | null, overhead: Record<string, unknown> | null = null) =>
+      daemon.client.runtime.UpdatePodSandboxResources!({ podSandboxId, resources, overhead });
+
+    // Growing past memory+swap: that limit must move first, or the kernel refuses.
+    await update(id, { memoryLimitInBytes: 256 << 20, cpuShares: 1024, cpuPeriod: 100000, cpuQuota: 50000 }, { memoryLimitInBytes: 16 << 20 });
+    assert.equal(await read('memory', made, 'memory.limit_in_bytes'), String(272 << 20));
+    if (memsw) assert.equal(await read('memory', made, 'memory.memsw.limit_in_bytes'), String(272 << 20));
+    assert.equal(await read('cpu', made, 'cpu.shares'), '1024');
+    assert.equal(await read('cpu', made, 'cpu.cfs_quota_us'), '50000');
+    // And shrinking, the other way round.
+    await update(id, { memoryLimitInBytes: 32 << 20 });
+    assert.equal(await read('memory', made, 'memory.limit_in_bytes'), String(32 << 20));
+    const recorded = await info(id);
+    assert.equal(recorded.resources.memoryLimitInBytes, 32 << 20);
+    assert.equal(recorded.overhead, null);
+
+    // Bad input names the field and changes nothing.
+    await assert.rejects(update(id, { cpuShares: -5 }), (err: { code: number; details: string }) => {
+      assert.equal(err.code, 3);
+      assert.match(err.details, /^resources\.cpu_shares: /);
+      return true;
+    });
+    await assert.rejects(update(id, null, { cpusetCpus: 'all of them' }), (err: { code: number; details: string }) => err.code === 3 && /^overhead\.cpuset_cpus: /.test(err.details));
+    assert.equal(await read('memory', made, 'memory.limit_in_bytes'), String(32 << 20));
+    assert.equal((await info(id)).resources.memoryLimitInBytes, 32 << 20);
+    await assert.rejects(update('', null), (err: { code: number }) => err.code === 3);
+    await assert.rejects(update('f'.repeat(64), { memoryLimitInBytes: 1 << 30 }), (err: { code: number }) => err.code === 5);
+    await daemon.client.runtime.RemovePodSandbox!({ podSandboxId: id });
+
+    // The kubelet resizes the cgroups it made before it tells the runtime: skiff only records.
+    const kubelet = `${testParent}/resize/podK`;
+    for (const m of mounts) await mkdir(join(m, kubelet), { recursive: true });
+    await writeFile(join('/sys/fs/cgroup/cpuset', testParent, 'cpuset.cpus'), (await readFile('/sys/fs/cgroup/cpuset/cpuset.cpus', 'utf8')).trim()).catch(() => undefined);
+    await writeFile(join('/sys/fs/cgroup/cpuset', `${testParent}/resize`, 'cpuset.cpus'), (await readFile('/sys/fs/cgroup/cpuset/cpuset.cpus', 'utf8')).trim()).catch(() => undefined);
+    const kid = await runPod(podConfig('cg-resize-k', { cgroupParent: kubelet }));
+    const before = await read('memory', kubelet, 'memory.limit_in_bytes');
+    await update(kid, { memoryLimitInBytes: 48 << 20 });
+    assert.equal(await read('memory', kubelet, 'memory.limit_in_bytes'), before);
+    assert.equal((await info(kid)).resources.memoryLimitInBytes, 48 << 20);
+    await daemon.client.runtime.RemovePodSandbox!({ podSandboxId: kid });
   });
 
   it('infra failure undoes RunPodSandbox', async () => {
