@@ -3,9 +3,9 @@
 
 use std::ffi::{CStr, CString};
 use std::mem::MaybeUninit;
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::io::{AsRawFd, OwnedFd};
 
-use sys_error::{Result, SysError};
+use sys_error::{owned_fd, Result, SysError};
 
 /// The fields of struct stat the walk uses.
 pub struct Stat {
@@ -69,11 +69,7 @@ impl DirFd {
     pub fn open_at(dir: Option<&DirFd>, name: &CStr, expected: &Stat) -> Result<DirFd> {
         let dirfd = dir.map_or(libc::AT_FDCWD, |d| d.fd.as_raw_fd());
         let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        let raw = unsafe { libc::openat(dirfd, name.as_ptr(), flags) };
-        if raw < 0 {
-            return Err(SysError::last("openat"));
-        }
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = unsafe { owned_fd(libc::openat(dirfd, name.as_ptr(), flags), "openat") }?;
         let dir = DirFd {
             fd,
             buf: vec![0; DIRENT_BUF],

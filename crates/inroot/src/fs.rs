@@ -7,10 +7,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use sys_error::{path_to_cstring, Result, SysError};
+use sys_error::{check, path_to_cstring, Result, SysError};
 
 use crate::clean::clean;
-use crate::sys::{check, openat, openat2, RESOLVE_ROOTED};
+use crate::sys::{openat, openat2, RESOLVE_ROOTED};
 
 /// A root directory to resolve paths in: its fd, its host path (only ever
 /// used in messages) and the openat2 resolve flags of every lookup

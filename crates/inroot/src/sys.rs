@@ -67,11 +67,3 @@ pub(crate) fn openat(dir: RawFd, name: &CStr, flags: c_int) -> Result<OwnedFd> {
         }
     }
 }
-
-pub(crate) fn check(rc: c_int, syscall: &'static str) -> Result<()> {
-    if rc < 0 {
-        Err(SysError::last(syscall))
-    } else {
-        Ok(())
-    }
-}

@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use std::os::raw::c_int;
 use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use sys_error::SysError;
+use sys_error::{check, owned_fd, SysError};
 
 pub type Result<T> = std::result::Result<T, SysError>;
 
@@ -14,14 +14,6 @@ pub type Result<T> = std::result::Result<T, SysError>;
 pub fn cstring(bytes: &[u8], syscall: &'static str) -> Result<CString> {
     CString::new(bytes)
         .map_err(|_| SysError::new(libc::EINVAL, syscall).with_detail("name contains a NUL byte"))
-}
-
-fn check(rc: c_int, syscall: &'static str) -> Result<()> {
-    if rc < 0 {
-        Err(SysError::last(syscall))
-    } else {
-        Ok(())
-    }
 }
 
 /// Retries a call interrupted by a signal.
@@ -263,11 +255,7 @@ pub fn syncfs(fd: RawFd) -> Result<()> {
 }
 
 pub fn dup(fd: &OwnedFd) -> Result<OwnedFd> {
-    let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
-    if rc < 0 {
-        return Err(SysError::last("fcntl"));
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(rc) })
+    unsafe { owned_fd(libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0), "fcntl") }
 }
 
 /// A directory being listed with readdir(3).

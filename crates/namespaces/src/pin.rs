@@ -6,10 +6,10 @@ use std::io::{self, Write};
 use std::mem::{self, MaybeUninit};
 use std::os::raw::c_int;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use sys_error::{path_to_cstring, Result, SysError};
+use sys_error::{owned_fd, path_to_cstring, Result, SysError};
 
 use crate::sysctl::{check_sysctl_key, sysctl_kind};
 
@@ -213,16 +213,16 @@ fn make_target(file: &Path) -> Result<()> {
     }
     let c = path_to_cstring(file, "open")?;
     let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            0o444 as libc::c_uint,
+        owned_fd(
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o444 as libc::c_uint,
+            ),
+            "open",
         )
-    };
-    if fd < 0 {
-        return Err(SysError::last("open").with_path(file));
     }
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    .map_err(|e| e.with_path(file))?;
     // Exactly 0444 whatever the umask, and for a file left from before.
     if unsafe { libc::fchmod(fd.as_raw_fd(), 0o444) } != 0 {
         return Err(SysError::last("fchmod").with_path(file));
@@ -280,11 +280,8 @@ fn in_new_namespaces(opts: &PinOptions, files: &[(Kind, PathBuf)]) -> Result<()>
 /// belongs to the namespace of the thread that creates it), so pods do
 /// not depend on the loopback CNI plugin.
 fn loopback_up() -> Result<()> {
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(SysError::last("socket").with_detail("AF_INET socket to bring lo up"));
-    }
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let sock = unsafe { owned_fd(libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0), "socket") }
+        .map_err(|e| e.with_detail("AF_INET socket to bring lo up"))?;
     let mut req: libc::ifreq = unsafe { mem::zeroed() };
     for (dst, &src) in req.ifr_name.iter_mut().zip(b"lo\0") {
         *dst = src as libc::c_char;

@@ -7,11 +7,11 @@
 //! caller can use it from any thread; no thread of the caller ever changes
 //! namespace.
 
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use sys_error::{path_to_cstring, Result, SysError};
+use sys_error::{errno, owned_fd, path_to_cstring, Result, SysError};
 
 /// Connects to 127.0.0.1:`port`, then [::1]:`port` if that is refused,
 /// inside the network namespace pinned at `netns` (None: the host's).
@@ -34,11 +34,8 @@ pub fn dial_loopback(netns: Option<&Path>, port: u16, timeout: Duration) -> Resu
 
 fn enter_netns(path: &Path) -> Result<()> {
     let cpath = path_to_cstring(path, "open")?;
-    let fd = unsafe { libc::open(cpath.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(SysError::last("open").with_path(path));
-    }
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = unsafe { owned_fd(libc::open(cpath.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC), "open") }
+        .map_err(|e| e.with_path(path))?;
     if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
         return Err(SysError::last("setns").with_path(path));
     }
@@ -75,11 +72,9 @@ fn connect_v6(port: u16, deadline: Instant) -> Result<OwnedFd> {
 /// A non-blocking connect bounded by `deadline`; the socket is returned
 /// non-blocking, as an event loop wants it.
 fn connect(family: libc::c_int, addr: *const libc::sockaddr, len: usize, deadline: Instant) -> Result<OwnedFd> {
-    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) };
-    if fd < 0 {
-        return Err(SysError::last("socket"));
-    }
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let flags = libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+    let sock = unsafe { owned_fd(libc::socket(family, flags, 0), "socket") }?;
+    let fd = sock.as_raw_fd();
     if unsafe { libc::connect(fd, addr, len as libc::socklen_t) } == 0 {
         return Ok(sock);
     }
@@ -111,7 +106,7 @@ fn wait_writable(fd: RawFd, deadline: Instant) -> Result<()> {
         if rc > 0 {
             return Ok(());
         }
-        if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+        if rc < 0 && errno() != libc::EINTR {
             return Err(SysError::last("poll"));
         }
     }

@@ -6,11 +6,11 @@
 
 use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use sys_error::{path_to_cstring, Result, SysError};
+use sys_error::{owned_fd, path_to_cstring, Result, SysError};
 
 use crate::options::{escape_path, split_extra};
 use crate::OverlayConfig;
@@ -123,12 +123,8 @@ impl FsContext {
     fn open() -> Result<FsContext> {
         let fstype = CStr::from_bytes_with_nul(b"overlay\0").expect("literal has one NUL");
         let fd = unsafe { libc::syscall(SYS_FSOPEN, fstype.as_ptr(), FSOPEN_CLOEXEC) };
-        if fd < 0 {
-            return Err(SysError::last("fsopen"));
-        }
-        Ok(FsContext {
-            fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
-        })
+        let fd = unsafe { owned_fd(fd as RawFd, "fsopen") }?;
+        Ok(FsContext { fd })
     }
 
     fn set_string(&self, key: &str, value: &[u8]) -> Result<()> {
@@ -182,14 +178,11 @@ impl FsContext {
 
     fn fsmount(&self, attrs: libc::c_uint) -> Result<OwnedFd> {
         let fd = unsafe { libc::syscall(SYS_FSMOUNT, self.fd.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) };
-        if fd < 0 {
-            let err = SysError::last("fsmount");
-            return Err(match self.kernel_log() {
-                Some(log) => err.with_detail(log),
-                None => err,
-            });
-        }
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+        // errno is taken before kernel_log makes calls of its own.
+        unsafe { owned_fd(fd as RawFd, "fsmount") }.map_err(|err| match self.kernel_log() {
+            Some(log) => err.with_detail(log),
+            None => err,
+        })
     }
 
     /// Drains the messages the kernel queued on the context ("e overlay:

@@ -8,10 +8,10 @@
 //! the altered thread is never reused.
 
 use std::ffi::{CStr, CString};
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::io::{AsRawFd, OwnedFd};
 use std::path::Path;
 
-use sys_error::{path_to_cstring, Result, SysError};
+use sys_error::{owned_fd, path_to_cstring, Result, SysError};
 
 use crate::options::escape_path;
 use crate::OverlayConfig;
@@ -71,11 +71,7 @@ fn mount_with_fd_names(cfg: &OverlayConfig, page: usize) -> Result<()> {
 fn open_dir_path(dir: &Path) -> Result<OwnedFd> {
     let cdir = path_to_cstring(dir, "open")?;
     let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
-    let fd = unsafe { libc::open(cdir.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(SysError::last("open").with_path(dir));
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    unsafe { owned_fd(libc::open(cdir.as_ptr(), flags), "open") }.map_err(|e| e.with_path(dir))
 }
 
 /// "lowerdir=a:b,upperdir=u,workdir=w,extra..." with `lowers` already in

@@ -10,7 +10,7 @@ use std::os::raw::c_int;
 use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use sys_error::{Result, SysError};
+use sys_error::{errno, Result, SysError};
 
 use crate::command::{Command, Stdio};
 use crate::spawn::spawn;
@@ -355,10 +355,6 @@ fn poll_timeout(wait: Option<Duration>) -> c_int {
             ms.min(c_int::MAX as u128) as c_int
         }
     }
-}
-
-fn errno() -> c_int {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 
 use std::os::raw::c_int;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 
-use sys_error::{path_to_cstring, Result, SysError};
+use sys_error::{owned_fd, path_to_cstring, stream_socketpair, Result, SysError};
 
 use crate::actions::{FileActions, SpawnAttr};
 use crate::command::{CStringArray, Command, Stdio};
@@ -59,7 +59,7 @@ pub fn spawn(cmd: &Command) -> Result<Child> {
                 (dup_above(null, slots)?, None)
             }
             Stdio::Pipe => {
-                let (ours, theirs) = socketpair()?;
+                let (ours, theirs) = stream_socketpair()?;
                 (dup_above(theirs.as_raw_fd(), slots)?, Some(ours))
             }
             Stdio::Fd(fd) => {
@@ -102,34 +102,12 @@ pub fn spawn(cmd: &Command) -> Result<Child> {
     Ok(Child { pid, pipes })
 }
 
-/// Takes ownership of the fd a libc call returned, or its errno.
-fn owned(fd: RawFd, syscall: &'static str) -> Result<OwnedFd> {
-    if fd < 0 {
-        return Err(SysError::last(syscall));
-    }
-    // A fresh descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 /// A close-on-exec duplicate of `fd` numbered `min` or higher.
 fn dup_above(fd: RawFd, min: c_int) -> Result<OwnedFd> {
-    owned(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) }, "fcntl")
+    unsafe { owned_fd(libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min), "fcntl") }
 }
 
 fn open_dev_null() -> Result<OwnedFd> {
-    owned(
-        unsafe { libc::open(b"/dev/null\0".as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) },
-        "open",
-    )
-    .map_err(|e| e.with_path("/dev/null"))
-}
-
-/// (ours, theirs): a connected SOCK_STREAM pair, both close-on-exec and
-/// blocking.
-fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [-1; 2];
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } < 0 {
-        return Err(SysError::last("socketpair"));
-    }
-    Ok((owned(fds[0], "socketpair")?, owned(fds[1], "socketpair")?))
+    unsafe { owned_fd(libc::open(b"/dev/null\0".as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC), "open") }
+        .map_err(|e| e.with_path("/dev/null"))
 }

@@ -6,9 +6,9 @@
 
 use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 
-use sys_error::{Result, SysError};
+use sys_error::{check, errno, owned_fd, Result, SysError};
 
-use crate::fd::{errno, owned, set_nonblocking};
+use crate::fd::set_nonblocking;
 
 pub struct Captured {
     /// One per pipe, in order.
@@ -52,10 +52,9 @@ pub fn capture_pipes(count: usize, max_bytes: usize) -> Result<CapturePipes> {
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [-1; 2];
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(SysError::last("pipe2"));
-    }
-    Ok((owned(fds[0], "pipe2")?, owned(fds[1], "pipe2")?))
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, "pipe2")?;
+    // pipe2 just created both; nobody else has them.
+    unsafe { Ok((owned_fd(fds[0], "pipe2")?, owned_fd(fds[1], "pipe2")?)) }
 }
 
 impl Capture {

@@ -8,9 +8,7 @@
 
 use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 
-use sys_error::{Result, SysError};
-
-use crate::fd::owned;
+use sys_error::{owned_fd, Result, SysError};
 
 pub struct Pty {
     pub master: OwnedFd,
@@ -21,26 +19,24 @@ pub struct Pty {
 /// A new pty pair, both ends close-on-exec, the slave in raw mode so that
 /// nothing typed is echoed or translated before the runtime takes over.
 pub fn open_pty() -> Result<Pty> {
-    let master = owned(
-        unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) },
-        "posix_openpt",
-    )?;
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    let master = unsafe { owned_fd(libc::posix_openpt(flags), "posix_openpt") }?;
     let mut unlock: libc::c_int = 0;
     if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) } < 0 {
         return Err(SysError::last("ioctl").with_detail("TIOCSPTLCK"));
     }
     // TIOCGPTPEER opens the slave through the master (no path lookup in
     // /dev/pts that another devpts mount could redirect).
-    let slave = owned(
-        unsafe {
+    let slave = unsafe {
+        owned_fd(
             libc::ioctl(
                 master.as_raw_fd(),
                 libc::TIOCGPTPEER,
                 libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-            )
-        },
-        "ioctl",
-    )
+            ),
+            "ioctl",
+        )
+    }
     .map_err(|e| e.with_detail("TIOCGPTPEER"))?;
     make_raw(slave.as_raw_fd())?;
     Ok(Pty { master, slave })

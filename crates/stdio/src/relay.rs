@@ -9,9 +9,9 @@
 
 use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 
-use sys_error::{Result, SysError};
+use sys_error::{errno, stream_socketpair, Result, SysError};
 
-use crate::fd::{errno, owned, set_nonblocking};
+use crate::fd::set_nonblocking;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framing {
@@ -33,12 +33,7 @@ const BUF: usize = 64 * 1024;
 /// JS. The relay ends, closing both, when the target reaches end of file
 /// (after its last bytes are delivered) or when JS closes its socket.
 pub fn spawn_relay(target: OwnedFd, framing: Framing) -> Result<OwnedFd> {
-    let mut pair = [-1; 2];
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr()) } < 0 {
-        return Err(SysError::last("socketpair"));
-    }
-    let ours = owned(pair[0], "socketpair")?;
-    let theirs = owned(pair[1], "socketpair")?;
+    let (ours, theirs) = stream_socketpair()?;
     set_nonblocking(ours.as_raw_fd())?;
     set_nonblocking(target.as_raw_fd())?;
     std::thread::Builder::new()

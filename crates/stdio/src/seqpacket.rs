@@ -5,18 +5,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::{AsRawFd, OwnedFd};
 use std::path::Path;
 
-use sys_error::{path_to_cstring, Result, SysError};
-
-use crate::fd::owned;
+use sys_error::{owned_fd, path_to_cstring, Result, SysError};
 
 /// Connects a SOCK_SEQPACKET socket to the unix socket at `path`. A path
 /// longer than sun_path allows is reached through its directory's
 /// /proc/self/fd entry, as conmon itself binds it.
 pub fn connect_seqpacket(path: &Path) -> Result<OwnedFd> {
-    let sock = owned(
-        unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) },
-        "socket",
-    )?;
+    let sock =
+        unsafe { owned_fd(libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0), "socket") }?;
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
 
@@ -32,10 +28,9 @@ pub fn connect_seqpacket(path: &Path) -> Result<OwnedFd> {
             _ => return Err(SysError::new(libc::ENAMETOOLONG, "connect").with_path(path)),
         };
         let cparent = path_to_cstring(parent, "open")?;
-        let dir = owned(
-            unsafe { libc::open(cparent.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) },
-            "open",
-        )
+        let dir = unsafe {
+            owned_fd(libc::open(cparent.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC), "open")
+        }
         .map_err(|e| e.with_path(parent))?;
         short = format!("/proc/self/fd/{}/{}", dir.as_raw_fd(), OsStr::to_string_lossy(file));
         _dir = Some(dir);
@@ -75,11 +70,9 @@ mod tests {
         let base = std::env::temp_dir().join(format!("stdio-seq-{}-{}", std::process::id(), "x".repeat(100)));
         std::fs::create_dir_all(&base).unwrap();
         let path = base.join("attach");
-        let listener = owned(
-            unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) },
-            "socket",
-        )
-        .unwrap();
+        let listener =
+            unsafe { owned_fd(libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0), "socket") }
+                .unwrap();
         // Bind through the same /proc trick the code under test uses.
         let dir = std::fs::File::open(&base).unwrap();
         let short = format!("/proc/self/fd/{}/attach", dir.as_raw_fd());

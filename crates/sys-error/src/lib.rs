@@ -1,14 +1,18 @@
 //! `SysError`: a failed system call, described the way Node describes its own
 //! system errors (errno, code, syscall, path) so the addon can hand it to
 //! JavaScript unchanged. Every skiff crate that talks to the kernel returns
-//! this type; there is deliberately no other error type.
+//! this type; there is deliberately no other error type. The few helpers
+//! every such wrapper needs (errno, the -1 check, taking a returned fd) live
+//! here with it.
 
 mod errno;
 
 use std::ffi::CString;
 use std::fmt;
 use std::io;
+use std::os::raw::c_int;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::io::{FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 pub use errno::errno_name;
@@ -39,10 +43,7 @@ impl SysError {
 
     /// Captures errno right after a failed libc call.
     pub fn last(syscall: &'static str) -> Self {
-        let errno = io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO);
-        SysError::new(errno, syscall)
+        SysError::new(errno(), syscall)
     }
 
     pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
@@ -99,6 +100,49 @@ pub fn path_to_cstring(path: &Path, syscall: &'static str) -> Result<CString> {
     })
 }
 
+/// The calling thread's errno (EIO if none is set), for code that branches
+/// on a failure (EINTR, EAGAIN) before deciding it is an error.
+pub fn errno() -> c_int {
+    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+/// The -1-and-errno convention: Ok for a return code of 0 or more, else
+/// errno as a `SysError` naming `syscall`.
+pub fn check(rc: c_int, syscall: &'static str) -> Result<()> {
+    if rc < 0 {
+        Err(SysError::last(syscall))
+    } else {
+        Ok(())
+    }
+}
+
+/// Takes ownership of the new fd a libc call returned, or fails with its
+/// errno, so the fd is closed on every path from here on.
+///
+/// # Safety
+///
+/// A non-negative `fd` must be open and owned by nobody else (freshly
+/// returned by open, socket, fcntl(F_DUPFD_CLOEXEC)...): it is closed when
+/// the `OwnedFd` drops.
+pub unsafe fn owned_fd(fd: RawFd, syscall: &'static str) -> Result<OwnedFd> {
+    if fd < 0 {
+        return Err(SysError::last(syscall));
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A connected AF_UNIX SOCK_STREAM pair, both ends close-on-exec and
+/// blocking: the kind of pipe Node's `net.Socket` and child stdio use.
+pub fn stream_socketpair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [-1; 2];
+    check(
+        unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) },
+        "socketpair",
+    )?;
+    // socketpair just created both; nobody else has them.
+    unsafe { Ok((owned_fd(fds[0], "socketpair")?, owned_fd(fds[1], "socketpair")?)) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +177,29 @@ mod tests {
         let err = path_to_cstring(Path::new("a\0b"), "open").unwrap_err();
         assert_eq!(err.errno, libc::EINVAL);
         assert_eq!(err.syscall, "open");
+    }
+
+    #[test]
+    fn check_and_owned_fd_report_errno_on_failure() {
+        let rc = unsafe { libc::close(-1) };
+        assert_eq!(check(rc, "close"), Err(SysError::new(libc::EBADF, "close")));
+        assert_eq!(errno(), libc::EBADF);
+        assert_eq!(check(0, "close"), Ok(()));
+        let err = unsafe { owned_fd(libc::fcntl(-1, libc::F_DUPFD_CLOEXEC, 0), "fcntl") }.unwrap_err();
+        assert_eq!(err, SysError::new(libc::EBADF, "fcntl"));
+    }
+
+    #[test]
+    fn stream_socketpair_is_connected_and_cloexec() {
+        use std::os::unix::io::AsRawFd;
+        let (a, b) = stream_socketpair().unwrap();
+        for fd in [&a, &b] {
+            let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+            assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+        }
+        assert_eq!(unsafe { libc::write(a.as_raw_fd(), b"x".as_ptr().cast(), 1) }, 1);
+        let mut buf = [0u8; 1];
+        assert_eq!(unsafe { libc::read(b.as_raw_fd(), buf.as_mut_ptr().cast(), 1) }, 1);
+        assert_eq!(&buf, b"x");
     }
 }
