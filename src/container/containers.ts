@@ -146,11 +146,8 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
   try {
     const logDirectory = pod.config.logDirectory;
     checkLogPath(logDirectory, config.logPath);
-    const launched = Promise.all([
-      makeLogPath(logDirectory, config.logPath, runDir),
-      runtimeFor(deps, pod.runtimeHandler),
-      mkdir(runDir, { recursive: true }),
-    ]).then(([logPath, runtime]) => {
+    const runDirMade = mkdir(runDir, { recursive: true });
+    const launched = Promise.all([makeLogPath(logDirectory, config.logPath, runDir), runtimeFor(deps, pod.runtimeHandler), runDirMade]).then(([logPath, runtime]) => {
       creating = runtime.create({ id, bundle: runDir, logPath, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, name, bundleReady: bundleReady.promise });
       // Awaited once the bundle is ready, or on undo.
       creating.catch(() => undefined);
@@ -163,19 +160,16 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     // runtime's state are gone with the runroot (a tmpfs such as /run). The record becomes
     // durable with the 'created' write, before CreateContainer returns.
     const dataDir = deps.containers.pathOf(id);
-    const recorded = allSettled([
-      deps.containers.putUnflushed({ ...record, mounted: true, runtimeCreated: true }).then((r) => (record = r)),
-      // Empty directories: undo removes them with the record's and the run directory.
-      mkdir(join(dataDir, 'upper'), { recursive: true }),
-      mkdir(join(dataDir, 'work'), { recursive: true }),
-      mkdir(rootfs, { recursive: true }),
-    ]);
-    const mounted = recorded.then(() =>
+    const recorded = deps.containers.putUnflushed({ ...record, mounted: true, runtimeCreated: true }).then((r) => (record = r));
+    // The record's write makes dataDir; the launch, the run directory. The mount makes the
+    // empty upper, work and rootfs directories (undo removes them with those two).
+    const mounted = Promise.all([recorded, runDirMade]).then(() =>
       overlayMount({
         lowerdirs: [...image.layers].reverse().map((chainId) => deps.layers.diffDir(chainId)),
         upperdir: join(dataDir, 'upper'),
         workdir: join(dataDir, 'work'),
         target: rootfs,
+        makeDirs: true,
       }),
     );
     // The spec reads the rootfs only for the image's /etc/passwd and /etc/group, the same in
@@ -209,13 +203,13 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
         }),
     );
     // Whole or not at all, and after the record: a record left by a crash must not point at half a spec.
-    const written = Promise.all([specified, recorded]).then(([built]) => replaceFile(join(runDir, 'config.json'), JSON.stringify(built.spec), 0o644));
+    const written = Promise.all([specified, recorded, runDirMade]).then(([built]) => replaceFile(join(runDir, 'config.json'), JSON.stringify(built.spec), 0o644));
     const cwdMade = Promise.all([specified, mounted]).then(([built]) => {
-      const cwd = built.spec.process?.cwd;
+    const cwd = built.spec.process?.cwd;
       return cwd ? mkdirInRoot(rootfs, cwd, 0o755) : undefined;
     });
     // A failed mount is the error to report, not the spec's failure to read the rootfs.
-    const [logPath, , built] = await allSettled([launched, mounted, specified, written, cwdMade]);
+    const [logPath, , built] = await allSettled([launched, mounted, specified, written, cwdMade, recorded]);
     // The 'created' record is written (and flushed) while conmon and the runtime work, marked on
     // disk as unconfirmed: a restart before the mark is gone asks the runtime whether the create happened.
     const created = await deps.containers.updateAround(

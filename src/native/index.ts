@@ -3,6 +3,14 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from '../package_info.js';
 
+export interface WriteWholeFileOptions {
+  /** Permission bits of a created file (umask applies); 0o600 unless given. */
+  mode?: number;
+  replace?: boolean;
+  durable?: boolean;
+  parentMode?: number;
+}
+
 export interface OverlayMountOptions {
   /** Lower layers, topmost first, as overlayfs orders them. */
   lowerdirs: string[];
@@ -17,6 +25,8 @@ export interface OverlayMountOptions {
    * (6.8+) and mount(2) otherwise; the others force one path.
    */
   mountApi?: 'auto' | 'new' | 'legacy';
+  /** Make upperdir, workdir and target (0755, one level each) when missing, on the mount's own thread. */
+  makeDirs?: boolean;
 }
 
 export interface DirUsage {
@@ -241,6 +251,7 @@ interface Addon {
   pinNamespaces(options: PinNamespacesOptions): Promise<PinnedNamespaces>;
   unpinNamespaces(paths: string[]): Promise<void>;
   isNamespacePinned(path: string): Promise<boolean>;
+  writeWholeFile(path: string, data: string | Uint8Array, options?: WriteWholeFileOptions): Promise<void>;
   readFileInRoot(root: string, path: string, maxBytes: number): Promise<Buffer | undefined>;
   mkdirInRoot(root: string, path: string, mode?: number): Promise<string>;
   openPty(): Promise<PtyPair>;
@@ -301,6 +312,16 @@ export const pinNamespaces = (options: PinNamespacesOptions): Promise<PinnedName
 export const unpinNamespaces = (paths: string[]): Promise<void> => load().unpinNamespaces(paths);
 /** Whether a namespace is pinned at `path` (an nsfs mount); false when it does not exist. */
 export const isNamespacePinned = (path: string): Promise<boolean> => load().isNamespacePinned(path);
+/**
+ * Writes the whole of `data` to `path` in one trip to an addon thread (Node's
+ * fs takes one per system call): in place, or as a sibling renamed over it
+ * (`replace`: readers and crashes see the old file or the new, never a torn
+ * one), and with `durable` flushed to disk, name included, before it
+ * resolves. `parentMode` makes a missing parent directory (one level).
+ * Rejects with a NativeError naming the failed call and path.
+ */
+export const writeWholeFile = (path: string, data: string | Uint8Array, options?: WriteWholeFileOptions): Promise<void> =>
+  load().writeWholeFile(path, data, options);
 /**
  * Reads `path` resolved inside `root` as if `root` were `/` (openat2
  * RESOLVE_IN_ROOT): symlinks are followed but never leave the root, magic

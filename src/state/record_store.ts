@@ -1,9 +1,9 @@
 // Records of pods and containers, one JSON file per object, written
 // atomically before a change is acknowledged, reloaded at start-up.
-import { mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { removeTree } from '../native/index.js';
+import { removeTree, writeWholeFile } from '../native/index.js';
 import { writeFileAtomic } from '../storage/atomic_file.js';
 
 /** How long a record may keep updateAround's mark on disk before it is rewritten without it. */
@@ -174,10 +174,8 @@ export class RecordStore<T extends { id: string }> {
       await writeFileAtomic(this.fileOf(record.id), data);
       return;
     }
-    await mkdir(join(this.dir, record.id), { recursive: true, mode: 0o700 });
     // A new record has no old content to keep: a crash can only leave it torn, which open() drops.
-    if (flush) await writeFileAtomic(this.fileOf(record.id), data);
-    else await writeFile(this.fileOf(record.id), data, { mode: 0o600 });
+    await writeWholeFile(this.fileOf(record.id), data, { parentMode: 0o700, durable: flush });
   }
 
   /** Runs `section` after the sections queued for the same record. */

@@ -49,6 +49,19 @@ pub fn mount(cfg: &OverlayConfig, api: MountApi) -> Result<()> {
     }
 }
 
+/// Makes the upper, work and target directories when missing (one level
+/// each, with `mode`), so a caller that has them made fresh needs no trip
+/// of its own for it.
+pub fn make_dirs(cfg: &OverlayConfig, mode: u32) -> Result<()> {
+    for dir in [cfg.upperdir.as_deref(), cfg.workdir.as_deref(), Some(cfg.target.as_path())].into_iter().flatten() {
+        let c = path_to_cstring(dir, "mkdir")?;
+        if unsafe { libc::mkdir(c.as_ptr(), mode) } < 0 && sys_error::errno() != libc::EEXIST {
+            return Err(SysError::last("mkdir").with_path(dir));
+        }
+    }
+    Ok(())
+}
+
 /// Whether this kernel's overlayfs accepts `lowerdir+` through fsconfig.
 /// Probed once per process with a throwaway fs context.
 pub fn new_api_supported() -> bool {

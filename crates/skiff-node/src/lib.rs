@@ -20,6 +20,8 @@
 //!     : Promise<{ net?, ipc?, uts? }>
 //!   unpinNamespaces(paths): Promise<void>
 //!   isNamespacePinned(path): Promise<boolean>
+//!   writeWholeFile(path, data: string | Buffer | Uint8Array,
+//!                  { mode?, replace?, durable?, parentMode? }?): Promise<void>
 //!   readFileInRoot(root, path, maxBytes): Promise<Buffer | undefined>
 //!   mkdirInRoot(root, path, mode?): Promise<string>
 //!   openPty(): Promise<{ master, slave }>
@@ -41,6 +43,7 @@
 //! Node's own; bad arguments throw TypeErrors synchronously. Layer errors
 //! carry ERR_LAYER_* codes and the offending tar `entry`.
 
+mod file;
 mod inroot;
 mod layer;
 mod lock;
@@ -72,6 +75,7 @@ fn init(exports: &Exports) -> JsResult<()> {
     exports.function("pinNamespaces", namespaces::pin_namespaces)?;
     exports.function("unpinNamespaces", namespaces::unpin_namespaces)?;
     exports.function("isNamespacePinned", namespaces::is_namespace_pinned)?;
+    exports.function("writeWholeFile", file::write_whole_file)?;
     exports.function("readFileInRoot", inroot::read_file_in_root)?;
     exports.function("mkdirInRoot", inroot::mkdir_in_root)?;
     exports.function("openPty", stdio::open_pty)?;

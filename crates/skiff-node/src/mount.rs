@@ -4,7 +4,8 @@ use napi_ffi::{spawn_promise, CallContext, JsError, JsResult, Value};
 use overlay::{MountApi, OverlayConfig, UnmountOptions};
 
 /// overlayMount({ lowerdirs: string[] (topmost first), upperdir?, workdir?,
-///   target, readonly?, options?: string[], mountApi?: "auto"|"new"|"legacy" })
+///   target, readonly?, options?: string[], mountApi?: "auto"|"new"|"legacy",
+///   makeDirs?: boolean (upperdir, workdir and target made 0755 when missing) })
 pub fn overlay_mount(cx: &CallContext) -> JsResult<Value> {
     let env = cx.env();
     let args = cx.args();
@@ -62,10 +63,19 @@ pub fn overlay_mount(cx: &CallContext) -> JsResult<Value> {
         return Err(JsError::invalid_value(message));
     }
 
+    let make_dirs = args
+        .optional_bool(field("makeDirs")?, "options.makeDirs")?
+        .unwrap_or(false);
+
     spawn_promise(
         env,
         "overlayMount",
-        move || overlay::mount(&cfg, api),
+        move || {
+            if make_dirs {
+                overlay::make_dirs(&cfg, 0o755)?;
+            }
+            overlay::mount(&cfg, api)
+        },
         |env, ()| env.undefined(),
     )
 }
