@@ -5,11 +5,12 @@
 // as a group takes its children too.
 import { status } from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeWholeFile } from '../native/index.js';
 import { startChild, type Child, type ChildStdio } from '../process/child.js';
 import { readPidFile } from '../process/pid_file.js';
 import type { OciProcess, OciSpec } from '../oci/spec/types.js';
@@ -64,7 +65,7 @@ export class RuntimeExec {
   static async start(target: ExecTarget, opts: RuntimeExecOptions): Promise<RuntimeExec> {
     const tag = `exec-${randomBytes(8).toString('hex')}`;
     const files = { process: join(target.bundle, `${tag}.json`), pid: join(target.bundle, `${tag}.pid`), log: join(target.bundle, `${tag}.log`) };
-    await writeFile(files.process, JSON.stringify(await execProcess(target.bundle, opts)), { mode: 0o600 });
+    await writeWholeFile(files.process, JSON.stringify(await execProcess(target.bundle, opts)), { mode: 0o600 });
     const { file, args, env } = target.runtime.execCommand(target.record.id, { processFile: files.process, pidFile: files.pid, logFile: files.log });
     try {
       // Its own process group: a ^C aimed at the daemon's terminal is not for it.

@@ -5,12 +5,12 @@
 // few files in the pod's run directory: config.json and an empty rootfs
 // into which the runtime bind-mounts the binary read-only.
 
-import { access, constants, mkdir, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { SkiffConfig } from '../config/schema.js';
 import { daemonOomScoreAdj } from '../host/oom_score.js';
-import { pauseBinaryPath } from '../native/index.js';
+import { pauseBinaryPath, writeWholeFile } from '../native/index.js';
 import type { OciRuntime } from '../oci/runtime/index.js';
 import { unsatisfiable } from '../oci/spec/errors.js';
 import { buildSandboxSpec } from '../oci/spec/index.js';
@@ -80,7 +80,7 @@ export async function startInfra(deps: InfraDeps, pod: InfraPod): Promise<number
     ownOomScoreAdj: await daemonOomScoreAdj(),
     cpuset: deps.config.pause.cpuset,
   });
-  await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+  await writeWholeFile(join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o644 });
   const { pid } = await deps.runtime.create({
     id: pod.id,
     bundle,

@@ -1,8 +1,9 @@
 // The files a pod's containers share: /etc/hostname, /etc/hosts,
 // /etc/resolv.conf and a /dev/shm tmpfs, kept in the pod's run directory.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findExecutable } from '../host/executables.js';
+import { writeWholeFile } from '../native/index.js';
 import { runCommand, type CommandResult } from '../process/command.js';
 import type { DNSConfig } from '../proto/cri.js';
 
@@ -24,9 +25,8 @@ export function podFilePaths(runDir: string): PodFilePaths {
 
 /** Writes hostname, hosts and resolv.conf; the kubelet's DNSConfig wins over the host's resolv.conf. */
 export async function writePodFiles(paths: PodFilePaths, pod: { hostname: string; ips: string[]; dns: DNSConfig | null; hostNetwork: boolean }): Promise<void> {
-  await writeFile(paths.hostname, `${pod.hostname}\n`, { mode: 0o644 });
   const hosts = pod.hostNetwork
-    ? await readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n')
+    ? readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n')
     : [
         '127.0.0.1\tlocalhost',
         '::1\tlocalhost ip6-localhost ip6-loopback',
@@ -37,8 +37,11 @@ export async function writePodFiles(paths: PodFilePaths, pod: { hostname: string
         ...pod.ips.map((ip) => `${ip}\t${pod.hostname}`),
         '',
       ].join('\n');
-  await writeFile(paths.hosts, hosts, { mode: 0o644 });
-  await writeFile(paths.resolvConf, await resolvConf(pod.dns), { mode: 0o644 });
+  await Promise.all([
+    writeWholeFile(paths.hostname, `${pod.hostname}\n`, { mode: 0o644 }),
+    Promise.resolve(hosts).then((text) => writeWholeFile(paths.hosts, text, { mode: 0o644 })),
+    resolvConf(pod.dns).then((text) => writeWholeFile(paths.resolvConf, text, { mode: 0o644 })),
+  ]);
 }
 
 async function resolvConf(dns: DNSConfig | null): Promise<string> {
