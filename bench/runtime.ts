@@ -69,7 +69,8 @@ async function exec(cmd: string, args: string[]): Promise<void> {
 /**
  * A copy of a running container's bundle for the floor: the config.json the
  * daemon wrote (same rootfs, mounts, pod namespaces to join, resources),
- * under an id and a cgroup leaf of its own.
+ * under an id and a cgroup leaf of its own. Its rootfs is the container's,
+ * already mounted: the floor does not pay for the overlay mount.
  */
 async function copyBundle(e2e: E2e, work: Work, containerId: string, id: string): Promise<string> {
   const spec = JSON.parse(await readFile(join(e2e.daemon.dir, 'run', 'containers', containerId, 'config.json'), 'utf8')) as { linux: { cgroupsPath: string } };

@@ -158,9 +158,11 @@ export async function applyPodResources(layout: CgroupLayout, path: string, res:
     if (cpu?.cpus) writes.push([at('cpuset'), 'cpuset.cpus', cpu.cpus]);
     if (cpu?.mems) writes.push([at('cpuset'), 'cpuset.mems', cpu.mems]);
     const limit: Write | undefined = memory?.limit ? [at('memory'), 'memory.limit_in_bytes', memory.limit] : undefined;
-    const swap: Write | undefined = memory?.swap ? [at('memory'), 'memory.memsw.limit_in_bytes', memory.swap] : undefined;
+    const memsw = memory?.swap ? await memswLimit(at('memory')) : NaN;
+    // "No swap limit" needs no write where the kernel keeps no memsw accounting.
+    const swap: Write | undefined = memory?.swap && !(memory.swap === -1 && Number.isNaN(memsw)) ? [at('memory'), 'memory.memsw.limit_in_bytes', memory.swap] : undefined;
     // The limit may never exceed memsw: a growing limit goes after memsw, a shrinking one before.
-    const swapFirst = swap !== undefined && (memory?.swap === -1 || (limit !== undefined && (await memswLimit(swap[0])) < Number(limit[2])));
+    const swapFirst = swap !== undefined && (memory?.swap === -1 || (limit !== undefined && memsw < Number(limit[2])));
     for (const w of swapFirst ? [swap, limit] : [limit, swap]) if (w) writes.push(w);
     if (pids?.limit) writes.push([at('pids'), 'pids.max', pids.limit]);
   } else {

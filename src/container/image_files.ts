@@ -15,10 +15,10 @@ export class ImageFileCache {
   private readonly entries = new Map<string, Entry>();
   private bytes = 0;
 
-  /** At most `maxBytes` kept in all; a file over `maxFileBytes` is read each time. */
+  /** At most `maxBytes` kept in all; a file over `maxFileBytes` (at most `maxBytes`) is read each time. */
   constructor(
     private readonly maxBytes = 1024 * 1024,
-    private readonly maxFileBytes = 64 * 1024,
+    private readonly maxFileBytes = Math.min(64 * 1024, maxBytes),
   ) {}
 
   /** `path` of image `imageId` (read up to `maxBytes`): kept, or loaded by `load` and kept. */
@@ -29,7 +29,8 @@ export class ImageFileCache {
       // Most recently used last: eviction takes the oldest first.
       this.entries.delete(key);
       this.entries.set(key, hit);
-      return hit.data;
+      // A load still in flight is another container's: should it fail (its mount, say), this one reads its own.
+      return hit.data.catch(() => load());
     }
     const entry: Entry = { data: load(), bytes: 0 };
     this.entries.set(key, entry);

@@ -29,7 +29,9 @@ export async function updatePodResources(
     try {
       await applyPodResources(await nodeCgroupLayout(), pod.cgroupPath, buildResources(total, { host, field: 'resources' }));
     } catch (err) {
-      // The kernel refuses, say, a memory limit below what the pod uses now.
+      // The kernel refuses, say, a memory limit below what the pod uses now. The files
+      // written before the refused one keep their new values; the record keeps the old
+      // figures, and the kubelet retries the resize.
       throw new RpcError(status.FAILED_PRECONDITION, `pod sandbox ${pod.id}: ${(err as Error).message}`, { cause: err });
     }
   }

@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { removeTree, writeWholeFile } from '../native/index.js';
-import { writeFileAtomic } from '../storage/atomic_file.js';
+import { syncDir, writeFileAtomic } from '../storage/atomic_file.js';
 
 /** How long a record may keep updateAround's mark on disk before it is rewritten without it. */
 const unmarkDelayMs = 200;
@@ -23,6 +23,8 @@ export class RecordStore<T extends { id: string }> {
    * takes the entry away.
    */
   private readonly unmarkPending = new Map<string, T>();
+  /** Records whose directory was made by an unflushed write: its name in `dir` is not on disk for sure yet. */
+  private readonly dirUnflushed = new Set<string>();
 
   constructor(
     readonly dir: string,
@@ -172,10 +174,13 @@ export class RecordStore<T extends { id: string }> {
     if (this.records.has(record.id)) {
       if (!flush) throw new Error(`record ${record.id} exists: only a new record is written without flushing`);
       await writeFileAtomic(this.fileOf(record.id), data);
+      // The first flushed write of a record made unflushed: its directory's name must last too.
+      if (this.dirUnflushed.delete(record.id)) await syncDir(this.dir);
       return;
     }
     // A new record has no old content to keep: a crash can only leave it torn, which open() drops.
     await writeWholeFile(this.fileOf(record.id), data, { parentMode: 0o700, durable: flush });
+    if (!flush) this.dirUnflushed.add(record.id);
   }
 
   /** Runs `section` after the sections queued for the same record. */
@@ -193,6 +198,7 @@ export class RecordStore<T extends { id: string }> {
     return this.lock(id, async () => {
       this.records.delete(id);
       this.unmarkPending.delete(id);
+      this.dirUnflushed.delete(id);
       await removeTree(join(this.dir, id)).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });

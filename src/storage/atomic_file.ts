@@ -5,7 +5,7 @@ import { writeWholeFile } from '../native/index.js';
  * Replaces `path` with `data` so that a crash leaves either the old or the new
  * content, never a torn file: write a sibling, flush it, rename, flush the dir.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   return writeWholeFile(path, data, { mode, replace: true, durable: true });
 }
 
@@ -14,7 +14,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
  * daemon) sees the old file or the whole new one, never a torn one; a power
  * loss may lose it. For files under the runroot, which a reboot clears.
  */
-export function replaceFile(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function replaceFile(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   return writeWholeFile(path, data, { mode, replace: true });
 }
 

@@ -42,6 +42,18 @@ describe('ImageFileCache', () => {
     assert.equal(f.calls(), 1);
   });
 
+  it('a reader sharing a load that fails (another container\'s mount, say) reads for itself', async () => {
+    const cache = new ImageFileCache();
+    let failFirst!: (err: Error) => void;
+    const first = cache.read('i', 'etc/passwd', 10, () => new Promise((_, reject) => (failFirst = reject)));
+    const own = loader(Buffer.from('mine'));
+    const second = cache.read('i', 'etc/passwd', 10, own.load);
+    failFirst(new Error('the first mount failed'));
+    await assert.rejects(first, /first mount failed/);
+    assert.equal((await second)?.toString(), 'mine');
+    assert.equal(own.calls(), 1);
+  });
+
   it('does not keep a failed read', async () => {
     const cache = new ImageFileCache();
     const bad = loader(new Error('EIO'));

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { attachSocketPath, conmonCreateArgs, conmonEnvironment, conmonLogLevel } from '../../src/oci/runtime/conmon_args.js';
+import { attachSocketPath, conmonCreateArgs, conmonEnvironment, conmonLogLevel, gateEnvironment } from '../../src/oci/runtime/conmon_args.js';
 import { assembleLines, parseCriLog, parseCriLogLine } from '../../src/oci/runtime/cri_log.js';
 import { ctlLine, writeCtl } from '../../src/oci/runtime/ctl.js';
 import { isRuntimeError, runtimeMessage, saysNotFound } from '../../src/oci/runtime/errors.js';
@@ -66,6 +66,12 @@ describe('conmon command line', () => {
   it('passes monitor_env, the sync and start pipes, and nothing else of the daemon', () => {
     const env = conmonEnvironment(['PATH=/bin', 'FOO=a=b'], { PATH: '/daemon', HOME: '/root', XDG_RUNTIME_DIR: '/run/user/0' });
     assert.deepEqual(env, { PATH: '/bin', FOO: 'a=b', XDG_RUNTIME_DIR: '/run/user/0', _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4' });
+  });
+
+  it('tells runtime-gate the runtime by absolute path, and fd 5', () => {
+    assert.deepEqual(gateEnvironment('/usr/sbin/runc'), { SKIFF_GATE_RUNTIME: '/usr/sbin/runc', SKIFF_GATE_FD: '5' });
+    // A runtime found through a relative PATH entry: the gate runs absolute paths only.
+    assert.equal(gateEnvironment('bin/runc').SKIFF_GATE_RUNTIME, resolve('bin/runc'));
   });
 
   it('maps log levels to ones conmon accepts', () => {

@@ -44,7 +44,11 @@ pub fn write_file(path: &Path, data: &[u8], opts: &WriteOptions) -> Result<()> {
         if unsafe { libc::mkdir(dir.as_ptr(), mode) } == 0 {
             // The new directory's own name must last too.
             if opts.durable {
-                sync_dir(parent.parent().unwrap_or_else(|| Path::new("/")))?;
+                sync_dir(match parent.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    Some(_) => Path::new("."),
+                    None => Path::new("/"),
+                })?;
             }
         } else if sys_error::errno() != libc::EEXIST {
             return Err(SysError::last("mkdir").with_path(parent));
@@ -70,11 +74,18 @@ pub fn write_file(path: &Path, data: &[u8], opts: &WriteOptions) -> Result<()> {
     Ok(())
 }
 
+/// `<name>.tmp-<pid>-<n>-<random>`: unique within the process by the counter,
+/// and across restarts (a daemon that is always pid 1, say) by the random part,
+/// so a sibling a crash left behind is never in the way of an O_EXCL open.
 fn sibling(path: &Path) -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut random = [0u8; 6];
+    // GRND_NONBLOCK: never wait for the entropy pool; the counter alone still keeps names apart in-process.
+    unsafe { libc::getrandom(random.as_mut_ptr().cast(), random.len(), libc::GRND_NONBLOCK) };
+    let hex: String = random.iter().map(|b| format!("{:02x}", b)).collect();
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!("{}{}-{}", TMP_INFIX, std::process::id(), n));
+    name.push(format!("{}{}-{}-{}", TMP_INFIX, std::process::id(), n, hex));
     path.with_file_name(name)
 }
 
@@ -97,6 +108,10 @@ fn write_and_close(file: OwnedFd, mut data: &[u8], durable: bool) -> Result<()> 
                 continue;
             }
             return Err(SysError::last("write"));
+        }
+        if n == 0 {
+            // Not for a regular file; better an error than a loop.
+            return Err(SysError::new(libc::EIO, "write").with_detail("wrote nothing"));
         }
         data = &data[n as usize..];
     }

@@ -37,9 +37,17 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char, envp: *const *const 
         env.push(unsafe { CStr::from_ptr(*at) });
         at = unsafe { at.add(1) };
     }
-    let why = run(&args, &env);
+    // No panic may unwind out of an extern "C" main.
+    let why = std::panic::catch_unwind(|| run(&args, &env)).unwrap_or_else(|_| "internal error".to_string());
     let line = format!("runtime-gate: {}\n", why);
-    unsafe { libc::write(libc::STDERR_FILENO, line.as_ptr().cast(), line.len()) };
+    let mut rest = line.as_bytes();
+    while !rest.is_empty() {
+        let n = unsafe { libc::write(libc::STDERR_FILENO, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            break;
+        }
+        rest = &rest[n as usize..];
+    }
     1
 }
 
@@ -57,7 +65,7 @@ fn run(args: &[&CStr], env: &[&CStr]) -> String {
     };
     match read_byte(fd) {
         Ok(true) => {}
-        Ok(false) => return "skiff closed the gate without the go byte: the container's bundle was never made".to_string(),
+        Ok(false) => return "skiff closed the gate without the go byte (the create failed, or skiff died): no runtime runs".to_string(),
         Err(err) => return format!("reading the go byte from descriptor {}: {}", fd, err),
     }
     unsafe { libc::close(fd) };

@@ -2,7 +2,7 @@
 // order and spelling CRI-O uses with conmon 2.1.x. Pure functions: the
 // driver and the tests share them.
 
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export interface ConmonCreateInput {
   id: string;
@@ -88,7 +88,8 @@ export function conmonEnvironment(monitorEnv: readonly string[], base: NodeJS.Pr
 
 /** runtime-gate's settings, in conmon's environment (its runtime child inherits it): the runtime to become, and fd 5 to wait on. */
 export function gateEnvironment(runtimePath: string): NodeJS.ProcessEnv {
-  return { SKIFF_GATE_RUNTIME: runtimePath, SKIFF_GATE_FD: '5' };
+  // The gate runs only an absolute path (a PATH search found it relative to our working directory).
+  return { SKIFF_GATE_RUNTIME: resolve(runtimePath), SKIFF_GATE_FD: '5' };
 }
 
 /** A pino level as conmon spells it (conmon rejects unknown levels). */

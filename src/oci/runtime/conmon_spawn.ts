@@ -120,7 +120,9 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
 
   const result = await sync;
   if (abandoned) {
-    // conmon reports the gate's failure and exits; the caller cleans up after it.
+    // conmon reports the gate's failure and exits; the caller cleans up after it (one that
+    // daemonised, by its pidfile). One that said nothing in time may never have got that far.
+    if (result.timedOut) child.kill('SIGKILL', { group: true });
     release();
     throw abandoned.err;
   }
