@@ -148,7 +148,7 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     checkLogPath(logDirectory, config.logPath);
     const runDirMade = mkdir(runDir, { recursive: true });
     const launched = Promise.all([makeLogPath(logDirectory, config.logPath, runDir), runtimeFor(deps, pod.runtimeHandler), runDirMade]).then(([logPath, runtime]) => {
-      creating = runtime.create({ id, bundle: runDir, logPath, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, name, bundleReady: bundleReady.promise });
+      creating = runtime.create({ id, bundle: runDir, logPath, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, name, bundleReady: bundleReady.promise, newId: true });
       // Awaited once the bundle is ready, or on undo.
       creating.catch(() => undefined);
       return logPath;

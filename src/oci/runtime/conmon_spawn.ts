@@ -86,7 +86,9 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
   // A child the addon could not wait for (no thread for it) counts as one that never exited.
   const exited = child.exited.catch(() => new Promise<never>(() => undefined));
   const pidFile = input.pidFile;
-  const conmonPid = pidFile ? exited.then(() => readPidFile(pidFile)) : Promise.resolve(undefined);
+  // Read while the runtime works: once the spawned conmon is gone (it writes the file first), and
+  // after the gate opened, as the moments before are conmon's set-up and the caller's bundle.
+  const conmonPid = pidFile ? Promise.all([exited, input.runtimeReady?.catch(() => undefined)]).then(() => readPidFile(pidFile)) : Promise.resolve(undefined);
   for (const s of [startPipe!, syncPipe!, gatePipe]) s?.on('error', () => undefined);
 
   const release = (): void => {

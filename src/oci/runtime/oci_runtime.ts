@@ -91,6 +91,11 @@ export interface CreateContainerOptions {
    * the gate fail without running it; create rejects with the same error.
    */
   bundleReady?: Promise<void>;
+  /**
+   * The id was never used on this runroot before (the daemon's are random), so
+   * there are no exit, pid or oom files of an earlier container with it to clear.
+   */
+  newId?: boolean;
 }
 
 export interface CreatedContainer {
@@ -169,13 +174,15 @@ export class OciRuntime {
       this.ownDirs(),
       ...(c.persistDir ? [mkdir(c.persistDir, { recursive: true, mode: 0o700 })] : []),
       // Leftovers of an earlier container with this id would be taken for this one's.
-      ...[
-        join(this.opts.exitsDir, c.id),
-        conmonPidFile(c.bundle),
-        join(c.bundle, 'pidfile'),
-        join(c.bundle, 'oom'),
-        ...(c.persistDir ? [join(c.persistDir, 'exit'), join(c.persistDir, 'oom')] : []),
-      ].map(removeFile),
+      ...(c.newId
+        ? []
+        : [
+            join(this.opts.exitsDir, c.id),
+            conmonPidFile(c.bundle),
+            join(c.bundle, 'pidfile'),
+            join(c.bundle, 'oom'),
+            ...(c.persistDir ? [join(c.persistDir, 'exit'), join(c.persistDir, 'oom')] : []),
+          ].map(removeFile)),
       ...(gated ? [this.gateUsable(gate)] : []),
     ]);
     // Handled where it is awaited, in the start hook below; this only keeps an early failure from going unhandled.
