@@ -5,6 +5,7 @@
 // busybox; skipped otherwise.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { ExitWatcher, type ExitStatus } from '../../src/oci/runtime/exit_watcher.js';
@@ -193,6 +194,32 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     assert.equal(await rt.state(b.id), undefined, 'the runtime never ran');
     await assert.rejects(stat(b.logPath), { code: 'ENOENT' }, 'the log file conmon opened is removed');
     await assert.rejects(stat(`${work.attachDir}/${b.id}`), { code: 'ENOENT' }, 'the attach link is removed');
+  });
+
+  it('a daemon that dies while conmon waits at the gate: no runtime runs, and conmon exits', async () => {
+    const b = await bundle('exit 0');
+    // Another process plays the daemon: it starts the create (the bundle never becomes ready), says
+    // when conmon is up, and is killed.
+    const fixtures = new URL('./fixtures.js', import.meta.url).href;
+    const script = `
+      import { newRuntime } from ${JSON.stringify(fixtures)};
+      const [work, b] = JSON.parse(process.argv[1]);
+      const rt = newRuntime(work, 'runc');
+      rt.create({ id: b.id, bundle: b.bundle, logPath: b.logPath, terminal: false, stdin: false, stdinOnce: false, name: b.id, bundleReady: new Promise(() => {}) }).catch(() => {});
+      setTimeout(() => console.log('up'), 300);
+    `;
+    const daemon = spawn(process.execPath, ['--input-type=module', '-e', script, JSON.stringify([work, b])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => {
+      daemon.stdout!.on('data', () => resolve());
+      daemon.once('exit', (code) => reject(new Error(`the stand-in daemon exited early (${code})`)));
+    });
+    const [conmon] = await conmonsFor(b.id);
+    assert.ok(conmon, 'conmon is up');
+    assert.deepEqual((await childrenOf(conmon)).map((c) => c.comm), ['runtime-gate']);
+    daemon.kill('SIGKILL');
+    for (let i = 0; i < 100 && (await conmonsFor(b.id)).length > 0; i++) await sleep(50);
+    assert.deepEqual(await conmonsFor(b.id), [], 'conmon exits once the gate fails');
+    assert.equal(await rt.state(b.id), undefined, 'the runtime never ran');
   });
 
   it('stop: a container ignoring SIGTERM is SIGKILLed after the timeout', async () => {
