@@ -1,5 +1,6 @@
-//! Links the pause binary statically against glibc, so it runs in any
-//! rootfs (or none).
+//! Links a binary statically against glibc: pause, so it runs in any rootfs
+//! (or none), and runtime-gate (which uses this file too), so its exec needs
+//! no dynamic loader.
 //!
 //! `-C target-feature=+crt-static` would be the usual way, but rustflags
 //! apply to the whole build and crt-static cannot produce the addon's
@@ -35,7 +36,8 @@ const LIBS: &[(&str, &str)] = &[
 ];
 
 fn main() {
-    println!("cargo:rerun-if-changed=build.rs");
+    // Relative to the package being built, which may be runtime-gate: name this file where it lives.
+    println!("cargo:rerun-if-changed=../pause/build.rs");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if os != "linux" || env != "gnu" {
@@ -46,7 +48,7 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("create OUT_DIR/static-libs");
     for (name, script) in LIBS {
         let text = format!(
-            "/* skiff pause: link -l{} statically */\n{}\n",
+            "/* skiff: link -l{} statically */\n{}\n",
             name, script
         );
         let exts: &[&str] = if *name == "gcc_s" {

@@ -7,6 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+mod common {
+    pub mod static_elf;
+}
+
 const PAUSE: &str = env!("CARGO_BIN_EXE_pause");
 
 fn is_root() -> bool {
@@ -131,32 +135,9 @@ fn sigint_exits_zero() {
     exits_zero_on(libc::SIGINT);
 }
 
-/// No PT_INTERP program header: the kernel runs it without ld.so, so it
-/// needs nothing from the rootfs it lands in.
 #[test]
 fn binary_is_statically_linked() {
-    let elf = fs::read(PAUSE).unwrap();
-    assert_eq!(&elf[..4], b"\x7fELF");
-    assert_eq!(elf[4], 2, "64-bit ELF expected");
-    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
-    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
-    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
-    const PT_INTERP: u32 = 3;
-    const PT_DYNAMIC: u32 = 2;
-    for i in 0..phnum {
-        let at = phoff + i * phentsize;
-        let p_type = u32::from_le_bytes(elf[at..at + 4].try_into().unwrap());
-        assert_ne!(p_type, PT_INTERP, "pause asks for a dynamic loader");
-        assert_ne!(p_type, PT_DYNAMIC, "pause has a dynamic section");
-    }
-    if let Ok(out) = Command::new("ldd").arg(PAUSE).output() {
-        let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-        assert!(
-            text.contains("not a dynamic executable"),
-            "ldd says: {}",
-            text
-        );
-    }
+    common::static_elf::assert_statically_linked(PAUSE);
 }
 
 /// Runs in a root holding nothing but itself.

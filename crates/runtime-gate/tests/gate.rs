@@ -6,6 +6,9 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+#[path = "../../pause/tests/common/static_elf.rs"]
+mod static_elf;
+
 const GATE: &str = env!("CARGO_BIN_EXE_runtime-gate");
 
 /// The gate as conmon runs it: arguments for the runtime, settings in the environment.
@@ -85,4 +88,11 @@ fn reports_a_runtime_that_cannot_run() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("cannot run /nonexistent/runtime"), "{}", text(&out.stderr));
+}
+
+/// Built by pause's build script: static, so nothing but the kernel stands
+/// between the go byte and the runtime's exec.
+#[test]
+fn binary_is_statically_linked() {
+    static_elf::assert_statically_linked(GATE);
 }
