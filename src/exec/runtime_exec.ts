@@ -65,7 +65,7 @@ export class RuntimeExec {
   static async start(target: ExecTarget, opts: RuntimeExecOptions): Promise<RuntimeExec> {
     const tag = `exec-${randomBytes(8).toString('hex')}`;
     const files = { process: join(target.bundle, `${tag}.json`), pid: join(target.bundle, `${tag}.pid`), log: join(target.bundle, `${tag}.log`) };
-    await writeWholeFile(files.process, JSON.stringify(await execProcess(target.bundle, opts)), { mode: 0o600 });
+    await writeWholeFile(files.process, JSON.stringify(execProcess(await containerProcess(target), opts)), { mode: 0o600 });
     const { file, args, env } = target.runtime.execCommand(target.record.id, { processFile: files.process, pidFile: files.pid, logFile: files.log });
     try {
       // Its own process group: a ^C aimed at the daemon's terminal is not for it.
@@ -139,18 +139,39 @@ export class RuntimeExec {
 
 type ExecProcess = OciProcess & { consoleSize?: { height: number; width: number } };
 
-/** The container's own process (env, cwd, user, capabilities, LSM labels, rlimits) running `cmd`. */
-async function execProcess(bundle: string, opts: RuntimeExecOptions): Promise<ExecProcess> {
-  const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as OciSpec;
-  if (!spec.process) throw new Error(`${join(bundle, 'config.json')} has no process`);
-  const { consoleSize: _size, ...process } = spec.process as ExecProcess;
+/**
+ * The container's own process (env, cwd, user, capabilities, LSM labels,
+ * rlimits) from its config.json, read once per record: the file never
+ * changes after the create, and a record is replaced (so dropped from here)
+ * whenever the container changes.
+ */
+const processes = new WeakMap<ExecTarget['record'], Promise<ExecProcess>>();
+
+function containerProcess(target: ExecTarget): Promise<ExecProcess> {
+  let process = processes.get(target.record);
+  if (!process) {
+    const file = join(target.bundle, 'config.json');
+    process = readFile(file, 'utf8').then((text) => {
+      const spec = JSON.parse(text) as OciSpec;
+      if (!spec.process) throw new Error(`${file} has no process`);
+      return spec.process as ExecProcess;
+    });
+    processes.set(target.record, process);
+    // A failed read is tried again next time.
+    process.catch(() => processes.delete(target.record));
+  }
+  return process;
+}
+
+/** The container's process running `cmd`, sized for a terminal when one is asked for. */
+function execProcess(container: ExecProcess, opts: RuntimeExecOptions): ExecProcess {
+  const { consoleSize: _size, ...process } = container;
   const exec: ExecProcess = { ...process, args: opts.cmd, terminal: opts.terminal };
   // The runtime sizes the terminal it creates before the process runs (a 0x0 terminal confuses programs that ask).
   const size = opts.consoleSize;
   if (opts.terminal && size && size.width > 0 && size.height > 0) exec.consoleSize = { height: size.height, width: size.width };
   return exec;
 }
-
 
 function signalQuietly(pid: number): void {
   try {
