@@ -205,7 +205,7 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     // Whole or not at all, and after the record: a record left by a crash must not point at half a spec.
     const written = Promise.all([specified, recorded, runDirMade]).then(([built]) => replaceFile(join(runDir, 'config.json'), JSON.stringify(built.spec), 0o644));
     const cwdMade = Promise.all([specified, mounted]).then(([built]) => {
-    const cwd = built.spec.process?.cwd;
+      const cwd = built.spec.process?.cwd;
       return cwd ? mkdirInRoot(rootfs, cwd, 0o755) : undefined;
     });
     // A failed mount is the error to report, not the spec's failure to read the rootfs.
