@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { attachSocketPath, conmonCreateArgs, conmonEnvironment, conmonLogLevel, gateEnvironment } from '../../src/oci/runtime/conmon_args.js';
+import { attachSocketPath, conmonCreateArgs, conmonLogLevel, conmonPipeEnvironment, gateEnvironment, runtimeEnvironment } from '../../src/oci/runtime/conmon_args.js';
 import { assembleLines, parseCriLog, parseCriLogLine } from '../../src/oci/runtime/cri_log.js';
 import { ctlLine, writeCtl } from '../../src/oci/runtime/ctl.js';
 import { isRuntimeError, runtimeMessage, saysNotFound } from '../../src/oci/runtime/errors.js';
@@ -63,13 +63,18 @@ describe('conmon command line', () => {
     assert.deepEqual(conmonCreateArgs({ ...base, logSizeMax: 1024 }).slice(24), ['--log-size-max', '1024']);
   });
 
-  it('passes monitor_env, the sync and start pipes, and nothing else of the daemon', () => {
-    const env = conmonEnvironment(['PATH=/bin', 'FOO=a=b'], { PATH: '/daemon', HOME: '/root', XDG_RUNTIME_DIR: '/run/user/0' });
-    assert.deepEqual(env, { PATH: '/bin', FOO: 'a=b', XDG_RUNTIME_DIR: '/run/user/0', _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4' });
+  it('passes monitor_env and nothing else of the daemon but PATH and XDG_RUNTIME_DIR', () => {
+    const env = runtimeEnvironment(['PATH=/bin', 'FOO=a=b'], { PATH: '/daemon', HOME: '/root', XDG_RUNTIME_DIR: '/run/user/0' });
+    assert.deepEqual(env, { PATH: '/bin', FOO: 'a=b', XDG_RUNTIME_DIR: '/run/user/0' });
   });
 
-  it('tells runtime-gate the runtime by absolute path, and fd 5', () => {
-    assert.deepEqual(gateEnvironment('/usr/sbin/runc'), { SKIFF_GATE_RUNTIME: '/usr/sbin/runc', SKIFF_GATE_FD: '5' });
+  it('names the pipes it is given: sync always, the start pipe and the gate only when there', () => {
+    assert.deepEqual(conmonPipeEnvironment({ start: false, gate: false }), { _OCI_SYNCPIPE: '3' });
+    assert.deepEqual(conmonPipeEnvironment({ start: true, gate: true }), { _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', SKIFF_GATE_FD: '5' });
+  });
+
+  it('tells runtime-gate the runtime by absolute path', () => {
+    assert.deepEqual(gateEnvironment('/usr/sbin/runc'), { SKIFF_GATE_RUNTIME: '/usr/sbin/runc' });
     // A runtime found through a relative PATH entry: the gate runs absolute paths only.
     assert.equal(gateEnvironment('bin/runc').SKIFF_GATE_RUNTIME, resolve('bin/runc'));
   });

@@ -81,15 +81,20 @@ export function runtimeEnvironment(monitorEnv: readonly string[], base: NodeJS.P
   return env;
 }
 
-/** conmon's environment for create: fd 3 carries sync messages, fd 4 the start byte. */
-export function conmonEnvironment(monitorEnv: readonly string[], base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return { ...runtimeEnvironment(monitorEnv, base), _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4' };
+/**
+ * The fd numbers of the pipes conmon is given, in the environment variables
+ * that name them: fd 3 carries sync messages; fd 4, when there is one, the
+ * start byte conmon waits for before anything else; fd 5, when there is one,
+ * runtime-gate's go byte (conmon's runtime child inherits it).
+ */
+export function conmonPipeEnvironment(pipes: { start: boolean; gate: boolean }): NodeJS.ProcessEnv {
+  return { _OCI_SYNCPIPE: '3', ...(pipes.start ? { _OCI_STARTPIPE: '4' } : {}), ...(pipes.gate ? { SKIFF_GATE_FD: '5' } : {}) };
 }
 
-/** runtime-gate's settings, in conmon's environment (its runtime child inherits it): the runtime to become, and fd 5 to wait on. */
+/** runtime-gate's other setting, in conmon's environment (its runtime child inherits it): the runtime to become. */
 export function gateEnvironment(runtimePath: string): NodeJS.ProcessEnv {
   // The gate runs only an absolute path (a PATH search found it relative to our working directory).
-  return { SKIFF_GATE_RUNTIME: resolve(runtimePath), SKIFF_GATE_FD: '5' };
+  return { SKIFF_GATE_RUNTIME: resolve(runtimePath) };
 }
 
 /** A pino level as conmon spells it (conmon rejects unknown levels). */

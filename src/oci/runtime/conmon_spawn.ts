@@ -1,13 +1,13 @@
 // Starting conmon for a create, and its handshake:
 //
-//  1. spawn conmon with fd 3 (sync) and fd 4 (start) as socketpairs, in the
-//     bundle directory, in a session of its own;
-//  2. let the caller place conmon (a cgroup, say) while it blocks on the
-//     start pipe;
-//  3. write one byte to the start pipe: conmon forks, the parent writes the
-//     daemon's pid to -P and exits, the daemon runs `runtime create`, or,
-//     while the caller still makes the bundle, runtime-gate, which waits on
-//     fd 5 (passed down through conmon) for a byte of its own;
+//  1. spawn conmon with fd 3 (sync) as a socketpair, in the bundle
+//     directory, in a session of its own;
+//  2. only when the caller must place conmon first (a cgroup, say): fd 4 is a
+//     start pipe conmon blocks on until one byte is written to it;
+//  3. conmon forks, the parent writes the daemon's pid to -P and exits, the
+//     daemon runs `runtime create`, or, while the caller still makes the
+//     bundle, runtime-gate, which waits on fd 5 (passed down through conmon)
+//     for a go byte of its own;
 //  4. read the first line from the sync pipe: `{"pid": N}` on success,
 //     `{"pid": -1, "message": "<runtime stderr>"}` on failure, or nothing
 //     (EOF) when conmon 2.1.6 fails without a message.
@@ -20,6 +20,7 @@ import { startChild, type Child } from '../../process/child.js';
 import { OutputBuffer } from '../../process/command.js';
 import { readPidFile } from '../../process/pid_file.js';
 import { within } from '../../process/within.js';
+import { conmonPipeEnvironment } from './conmon_args.js';
 import { readSyncLine, type SyncRead } from './sync_pipe.js';
 
 export interface ConmonSpawnInput {
@@ -31,7 +32,11 @@ export interface ConmonSpawnInput {
   /** conmon -P: read as soon as the spawned conmon exits (it writes the file first), while the runtime works. */
   pidFile?: string;
   timeoutMs: number;
-  /** Runs while conmon waits for the start byte (CRI-O moves it into its cgroup here); a rejection kills conmon. */
+  /**
+   * Given, conmon gets a start pipe and waits on it, before anything else, until
+   * this has run (CRI-O moves it into its cgroup here); a rejection kills conmon.
+   * Without it conmon goes straight on.
+   */
   beforeStart?: (pid: number) => Promise<void>;
   /**
    * With runtime-gate as conmon's runtime: settles when the runtime may run.
@@ -67,8 +72,8 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
   try {
     child = await startChild(input.monitorPath, input.args, {
       cwd: input.cwd,
-      env: input.env,
-      stdio: ['null', 'pipe', 'pipe', 'pipe', 'pipe', ...(input.runtimeReady ? (['pipe'] as const) : [])],
+      env: { ...input.env, ...conmonPipeEnvironment({ start: input.beforeStart !== undefined, gate: input.runtimeReady !== undefined }) },
+      stdio: ['null', 'pipe', 'pipe', 'pipe', input.beforeStart ? 'pipe' : 'null', ...(input.runtimeReady ? (['pipe'] as const) : [])],
       // setsid: no terminal signal of the daemon's group reaches it before it detaches.
       newSession: true,
     });
@@ -89,7 +94,7 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
   // Read while the runtime works: once the spawned conmon is gone (it writes the file first), and
   // after the gate opened, as the moments before are conmon's set-up and the caller's bundle.
   const conmonPid = pidFile ? Promise.all([exited, input.runtimeReady?.catch(() => undefined)]).then(() => readPidFile(pidFile)) : Promise.resolve(undefined);
-  for (const s of [startPipe!, syncPipe!, gatePipe]) s?.on('error', () => undefined);
+  for (const s of [startPipe, syncPipe!, gatePipe]) s?.on('error', () => undefined);
 
   const release = (): void => {
     for (const s of child.stdio) s?.destroy();
@@ -103,8 +108,8 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
       release();
       throw err;
     }
-  }
   startPipe!.end(Buffer.of(0));
+  }
   let abandoned: { err: unknown } | undefined;
   if (gatePipe) {
     try {

@@ -16,5 +16,5 @@ export {
 export { ExitWatcher, parseExitStatus, readExitFile, type ExitStatus } from './exit_watcher.js';
 export { RuntimeError, isRuntimeError, runtimeMessage, type RuntimeErrorKind } from './errors.js';
 export { assembleLines, parseCriLog, parseCriLogLine, readCriLog, type CriLogEntry, type LogLine, type LogStream, type ParsedCriLog } from './cri_log.js';
-export { attachSocketPath, conmonCreateArgs, conmonEnvironment, runtimeEnvironment, type ConmonCreateInput } from './conmon_args.js';
+export { attachSocketPath, conmonCreateArgs, conmonPipeEnvironment, runtimeEnvironment, type ConmonCreateInput } from './conmon_args.js';
 export { parseSyncMessage, type SyncMessage } from './sync_pipe.js';

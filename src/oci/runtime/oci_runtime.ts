@@ -29,7 +29,6 @@ import { readPidFile } from '../../process/pid_file.js';
 import {
   attachSocketPath,
   conmonCreateArgs,
-  conmonEnvironment,
   conmonLogLevel,
   conmonPidFile,
   gateEnvironment,
@@ -208,22 +207,28 @@ export class OciRuntime {
     const timeoutMs = this.opts.createTimeoutMs ?? 240_000;
     this.log.debug({ id: c.id, monitor: monitorPath, args }, 'starting conmon');
 
+    const placeMonitor = c.placeMonitor;
     let handshake;
     try {
+      // What conmon needs from its first moment is made first (once per driver, mostly).
+      if (!placeMonitor) await startable;
       handshake = await spawnConmon({
         monitorPath,
         args,
-        env: {
-          ...conmonEnvironment(this.opts.handler.config.monitor_env),
-          ...(gated ? gateEnvironment(runtimePath) : {}),
-        },
+        env: { ...this.env, ...(gated ? gateEnvironment(runtimePath) : {}) },
         cwd: c.bundle,
         pidFile: conmonPidFile(c.bundle),
         timeoutMs,
-        beforeStart: async (pid) => {
-          await c.placeMonitor?.(pid);
-          await startable;
-        },
+        // A start pipe only to place conmon before it does anything; otherwise it
+        // loads and sets up at once (the gate holds the runtime back).
+        ...(placeMonitor
+          ? {
+              beforeStart: async (pid: number) => {
+                await placeMonitor(pid);
+                await startable;
+              },
+            }
+          : {}),
         ...(c.bundleReady ? { runtimeReady: c.bundleReady } : {}),
       });
     } catch (err) {
