@@ -174,8 +174,10 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     );
     // The spec reads the rootfs only for the image's /etc/passwd and /etc/group, the same in
     // every container of the image: after its first container, the spec is built while the
-    // rootfs mounts.
-    const specified = Promise.all([deps.images.configText(image.id).then((text) => JSON.parse(text) as Record<string, unknown>), daemonOomScoreAdj()]).then(
+    // rootfs mounts. It waits for conmon's spawn to be issued (a turn of the event loop after
+    // the launch): conmon's load is the longer branch, and the spec's CPU would delay it.
+    const conmonSpawning = launched.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+    const specified = Promise.all([deps.images.configText(image.id).then((text) => JSON.parse(text) as Record<string, unknown>), daemonOomScoreAdj(), conmonSpawning]).then(
       ([imageConfig, oomScoreAdj]) =>
         buildContainerSpec({
           id,
