@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { access, constants, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { SkiffConfig } from '../config/schema.js';
+import { pauseBinaryPath, runtimeGatePath } from '../native/index.js';
 import { findCniNetwork } from '../network/cni_config.js';
 import { resolveRuntimeHandler } from '../oci/runtime_handlers.js';
 import { findExecutable } from './executables.js';
@@ -26,6 +27,8 @@ export async function checkHost(config: SkiffConfig): Promise<HostCheck[]> {
     checkCgroups(),
     ...Object.keys(config.runtimes).map((name) => checkRuntime(config, name)),
     checkMonitor(config),
+    checkOwnBinary('runtime-gate', runtimeGatePath, true, "every create runs conmon's runtime through it"),
+    checkOwnBinary('pause', pauseBinaryPath, false, 'pods that share a PID namespace run it'),
     checkCniPlugins(config),
     checkCniConfig(config),
     checkIptables(),
@@ -122,6 +125,17 @@ async function checkMonitor(config: SkiffConfig): Promise<HostCheck> {
     };
   }
   return { name: 'monitor conmon', ok: true, required: true, detail: `${path}: ${await firstLine(path)}` };
+}
+
+/** A binary `npm run build` installs beside the addon. */
+async function checkOwnBinary(name: string, path: string, required: boolean, why: string): Promise<HostCheck> {
+  const ok = await access(path, constants.X_OK).then(
+    () => true,
+    () => false,
+  );
+  return ok
+    ? { name, ok, required, detail: path }
+    : { name, ok, required, detail: `${path} is missing or not executable (${why})`, fix: 'build it: npm run build:native' };
 }
 
 async function checkCniPlugins(config: SkiffConfig): Promise<HostCheck> {
