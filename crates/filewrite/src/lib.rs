@@ -4,9 +4,7 @@
 //! included, before returning). skiff's state files go through here: one
 //! trip to a worker thread instead of one per system call.
 
-use std::ffi::CString;
 use std::os::raw::c_int;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -130,7 +128,7 @@ fn rename(from: &Path, to: &Path) -> Result<()> {
 
 /// Makes a create or rename in `dir` durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    let c = CString::new(dir.as_os_str().as_bytes()).map_err(|_| SysError::new(libc::EINVAL, "open").with_path(dir))?;
+    let c = path_to_cstring(dir, "open")?;
     let fd = unsafe { owned_fd(libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC), "open") }.map_err(|e| e.with_path(dir))?;
     check(unsafe { libc::fsync(fd.as_raw_fd()) }, "fsync").map_err(|e| e.with_path(dir))
 }

@@ -35,9 +35,6 @@ pub fn spawn_child(cx: &CallContext) -> JsResult<Value> {
         )));
     }
     cmd.stdio = stdio;
-    cmd.new_session = args
-        .optional_bool(field("newSession")?, "options.newSession")?
-        .unwrap_or(false);
 
     spawn_promise(env, "spawnChild", move || spawn::spawn(&cmd), |env, child| {
         let pid = child.pid;
@@ -88,11 +85,8 @@ pub fn run_program(cx: &CallContext) -> JsResult<Value> {
     let args = cx.args();
     let spec = cx.arg(0);
     // run() fills slots 0-2 itself.
-    let mut cmd = command_of(env, args, spec)?;
+    let cmd = command_of(env, args, spec)?;
     let field = |key: &str| env.get_named(spec, key);
-    cmd.new_session = args
-        .optional_bool(field("newSession")?, "options.newSession")?
-        .unwrap_or(false);
     let input = optional_input(env, args, field("input")?, "options.input")?;
     let timeout = Duration::from_millis(args.safe_integer(field("timeoutMs")?, "options.timeoutMs")?);
     let max_output = args.safe_integer(field("maxOutput")?, "options.maxOutput")?;
@@ -129,8 +123,8 @@ fn optional_input(env: Env, args: Args, value: Value, name: &str) -> JsResult<Op
     })
 }
 
-/// The program, arguments, environment and working directory every
-/// options object here carries; no stdio slots, no new session.
+/// The program, arguments, environment, working directory and newSession
+/// every options object here carries; no stdio slots.
 fn command_of(env: Env, args: Args, spec: Value) -> JsResult<Command> {
     args.object(spec, "options")?;
     let field = |key: &str| env.get_named(spec, key);
@@ -140,7 +134,7 @@ fn command_of(env: Env, args: Args, spec: Value) -> JsResult<Command> {
         env: args.array(field("env")?, "options.env", |v, name| c_string(args, v, name))?,
         cwd: args.optional_path(field("cwd")?, "options.cwd")?,
         stdio: Vec::new(),
-        new_session: false,
+        new_session: args.optional_bool(field("newSession")?, "options.newSession")?.unwrap_or(false),
     })
 }
 

@@ -168,7 +168,7 @@ export class OciRuntime {
 
     const gated = c.bundleReady !== undefined;
     const gate = this.opts.runtimeGate ?? runtimeGatePath;
-    // What conmon needs only once started (it opens the log file as it loads: its directory is the caller's).
+    // What conmon needs before it runs (the log file's directory, which it opens as it loads, is the caller's).
     const startable = Promise.all([
       this.ownDirs(),
       ...(c.persistDir ? [mkdir(c.persistDir, { recursive: true, mode: 0o700 })] : []),
@@ -184,7 +184,8 @@ export class OciRuntime {
           ].map(removeFile)),
       ...(gated ? [this.gateUsable(gate)] : []),
     ]);
-    // Handled where it is awaited, in the start hook below; this only keeps an early failure from going unhandled.
+    // Awaited before the spawn, or in the start hook while conmon waits to be placed; this only
+    // keeps an early failure from going unhandled meanwhile.
     startable.catch(() => undefined);
 
     const args = conmonCreateArgs({
@@ -208,10 +209,10 @@ export class OciRuntime {
     this.log.debug({ id: c.id, monitor: monitorPath, args }, 'starting conmon');
 
     const placeMonitor = c.placeMonitor;
+    // Nothing started yet, so nothing to clean up should this fail (shared dirs: once per driver).
+    if (!placeMonitor) await startable;
     let handshake;
     try {
-      // What conmon needs from its first moment is made first (once per driver, mostly).
-      if (!placeMonitor) await startable;
       handshake = await spawnConmon({
         monitorPath,
         args,
