@@ -182,6 +182,8 @@ export interface SpawnChildOptions {
   stdio: SpawnStdio[];
   /** setsid() in the child, so that it leads a session of its own. */
   newSession?: boolean;
+  /** `exited` does not keep the event loop alive (a child that outlives the work it was started for). */
+  unref?: boolean;
 }
 
 /** How a child ended: exactly one of the two is set. */
@@ -203,7 +205,8 @@ export interface SpawnedChild {
   /**
    * Settles once the child has exited, reaping it. Until then the pid stays
    * ours (a zombie at worst), so process.kill(pid) cannot hit another
-   * process; after it, the pid may be reused. Keeps the event loop alive.
+   * process; after it, the pid may be reused. Keeps the event loop alive
+   * unless `unref` was given. One addon thread waits for every child.
    */
   exited: Promise<ChildExit>;
 }

@@ -18,6 +18,8 @@ export interface ChildOptions {
   stdio: ChildStdio[];
   /** setsid: the child leads a session (and process group) of its own. */
   newSession?: boolean;
+  /** Waiting for its exit does not keep the daemon's event loop alive (a child that outlives a request). */
+  unref?: boolean;
 }
 
 export interface ChildExit {
@@ -55,6 +57,7 @@ export async function startChild(file: string, args: readonly string[], opts: Ch
     ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
     stdio: opts.stdio,
     ...(opts.newSession ? { newSession: true } : {}),
+    ...(opts.unref ? { unref: true } : {}),
   });
   let reaped = false;
   const exited = spawned.exited.then((e): ChildExit => {

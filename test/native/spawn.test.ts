@@ -117,6 +117,50 @@ describe('native spawnChild', () => {
     assert.throws(() => spawnChild(undefined as unknown as SpawnChildOptions), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
   });
 
+  it('waits for many children on one addon thread, each reaped once and told its own end', async () => {
+    const threads = (): number => Number(readFileSync('/proc/self/status', 'utf8').match(/^Threads:\s+(\d+)$/m)![1]);
+    await (await spawnChild(sh('true'))).exited; // the watcher is up
+    const before = threads();
+    const children = await Promise.all(Array.from({ length: 12 }, (_, i) => spawnChild(sh(`sleep 0.${(i % 4) + 1}; exit ${i}`))));
+    const whileWaiting = threads();
+    const ends = await Promise.all(children.map((c) => c.exited));
+    assert.deepEqual(ends, children.map((_, i) => ({ code: i, signal: null })));
+    // Reaped: the pids are no children of ours any more.
+    for (const c of children) assert.throws(() => process.kill(c.pid, 0), { code: 'ESRCH' });
+    // 12 waits, not 12 waiting threads (a spawn thread may still be on its way out).
+    assert.ok(whileWaiting - before <= 2, `${before} threads before, ${whileWaiting} while 12 children ran`);
+  });
+
+  it('with unref, waiting for a child does not keep node alive; without, it does', async () => {
+    const { dir, cleanup } = await scratchDir('unref-');
+    try {
+      const addon = join(process.cwd(), 'dist', 'src', 'native', 'index.js');
+      const script = (unref: boolean): string =>
+        `import { spawnChild } from ${JSON.stringify(addon)};\n` +
+        `const c = await spawnChild({ file: '/bin/sleep', args: ['3'], env: [], stdio: ['null', 'null', 'null'], unref: ${unref} });\n` +
+        `console.log(c.pid);\n`;
+      const timed = async (unref: boolean): Promise<{ ms: number; pid: number }> => {
+        const file = join(dir, `${unref}.mjs`);
+        await import('node:fs/promises').then((fs) => fs.writeFile(file, script(unref)));
+        const t0 = performance.now();
+        const proc = forkSpawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+        await once(proc, 'exit');
+        return { ms: performance.now() - t0, pid: Number(out.trim()) };
+      };
+      const unref = await timed(true);
+      assert.ok(unref.ms < 2500, `node exited after ${unref.ms.toFixed(0)} ms`);
+      // The child outlived it (reparented), still asleep.
+      assert.doesNotThrow(() => process.kill(unref.pid, 0));
+      process.kill(unref.pid, 'SIGKILL');
+      const held = await timed(false);
+      assert.ok(held.ms >= 2900, `node exited after ${held.ms.toFixed(0)} ms, before its child`);
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('does not hold the event loop while the daemon holds 200 MB, unlike child_process.spawn', async (t) => {
     // Filled, so that every page is really there for fork to map.
     let ballast: Buffer[] = Array.from({ length: 200 }, () => Buffer.alloc(1 << 20, 0x5a));

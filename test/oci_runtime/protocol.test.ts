@@ -36,7 +36,7 @@ describe('conmon command line', () => {
     stdinOnce: false,
   };
 
-  it('has CRI-O\'s flags in CRI-O\'s order', () => {
+  it('has CRI-O\'s flags in CRI-O\'s order, but --sync for -P (conmon does not daemonise)', () => {
     assert.deepEqual(conmonCreateArgs({ ...base, persistDir: '/var/lib/skiff/c/abc' }), [
       '-b', '/run/skiff/b/abc',
       '-c', 'abc',
@@ -44,23 +44,23 @@ describe('conmon command line', () => {
       '-l', '/var/log/pods/ns_pod_uid/app/0.log',
       '--log-level', 'info',
       '-n', 'k8s_app_pod_ns_uid_0',
-      '-P', '/run/skiff/b/abc/conmon-pidfile',
       '-p', '/run/skiff/b/abc/pidfile',
       '--persist-dir', '/var/lib/skiff/c/abc',
       '-r', '/usr/bin/runc',
       '--runtime-arg', '--root=/run/skiff/runtimes/runc',
       '--socket-dir-path', '/run/skiff/attach',
       '-u', 'abc',
+      '--sync',
     ]);
   });
 
   it('adds -s, -t, -i and --leave-stdin-open as CRI-O does', () => {
-    const tail = (over: Partial<typeof base>): string[] => conmonCreateArgs({ ...base, ...over }).slice(24);
+    const tail = (over: Partial<typeof base>): string[] => conmonCreateArgs({ ...base, ...over }).slice(23);
     assert.deepEqual(tail({ systemdCgroup: true }), ['-s']);
     assert.deepEqual(tail({ terminal: true, stdin: true }), ['-t']);
     assert.deepEqual(tail({ stdin: true }), ['--leave-stdin-open', '-i']);
     assert.deepEqual(tail({ stdin: true, stdinOnce: true }), ['-i']);
-    assert.deepEqual(conmonCreateArgs({ ...base, logSizeMax: 1024 }).slice(24), ['--log-size-max', '1024']);
+    assert.deepEqual(conmonCreateArgs({ ...base, logSizeMax: 1024 }).slice(23), ['--log-size-max', '1024']);
   });
 
   it('passes monitor_env and nothing else of the daemon but PATH and XDG_RUNTIME_DIR', () => {

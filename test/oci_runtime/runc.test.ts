@@ -166,7 +166,7 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     await sleep(300);
     const [conmon] = await conmonsFor(b.id);
     assert.ok(conmon, 'conmon is up');
-    // Done with its set-up: daemonised (pidfile), attach socket bound, its runtime child started.
+    // Done with its set-up: pidfile written, attach socket bound, its runtime child started.
     assert.equal(Number(await readFile(`${b.bundle}/conmon-pidfile`, 'utf8')), conmon);
     assert.ok((await stat(`${work.attachDir}/${b.id}/attach`)).isSocket());
     assert.deepEqual((await childrenOf(conmon)).map((c) => c.comm), ['runtime-gate']);

@@ -6,20 +6,20 @@
 use std::os::unix::io::IntoRawFd;
 use std::time::Duration;
 
-use napi_ffi::{spawn_promise, Args, CallContext, Env, JsError, JsResult, Value, ValueType};
+use napi_ffi::{spawn_promise, Args, CallContext, Deferred, Env, JsError, JsResult, JsThread, Value, ValueType};
 use spawn::{Command, RunOptions, Stdio};
 
 /// More than any caller needs; bounds the fds one call can create.
 const MAX_STDIO: usize = 16;
 
-/// spawnChild({ file, args, env, cwd?, stdio, newSession? }):
+/// spawnChild({ file, args, env, cwd?, stdio, newSession?, unref? }):
 ///   Promise<{ pid, fds: (number | null)[], exited: Promise<{ code, signal }> }>
 ///
 /// `stdio[i]` ('null' | 'pipe' | an fd of the caller's) becomes the
 /// child's fd i; `fds[i]` is JS's end of each 'pipe' slot (a stream socket,
 /// JS owns and must close it). `exited` settles once the child has exited
 /// and been reaped: until then the pid cannot be reused, so process.kill
-/// on it is safe.
+/// on it is safe. With `unref`, waiting for it does not keep node alive.
 pub fn spawn_child(cx: &CallContext) -> JsResult<Value> {
     let env = cx.env();
     let args = cx.args();
@@ -36,22 +36,11 @@ pub fn spawn_child(cx: &CallContext) -> JsResult<Value> {
     }
     cmd.stdio = stdio;
 
-    spawn_promise(env, "spawnChild", move || spawn::spawn(&cmd), |env, child| {
+    let unref = args.optional_bool(field("unref")?, "options.unref")?.unwrap_or(false);
+
+    spawn_promise(env, "spawnChild", move || spawn::spawn(&cmd), move |env, child| {
         let pid = child.pid;
-        // The waiting thread only learns of the exit; the reap happens
-        // here on the JS thread, after everything JS queued before it.
-        let exited = spawn_promise(
-            env,
-            "spawnChild.exited",
-            move || spawn::wait_exit(pid),
-            move |env, ()| {
-                let status = spawn::reap(pid)?;
-                let out = env.object()?;
-                env.set_named(out, "code", optional_number(env, status.code)?)?;
-                env.set_named(out, "signal", optional_number(env, status.signal)?)?;
-                Ok(out)
-            },
-        )?;
+        let exited = exit_promise(env, pid, unref)?;
         let out = env.object()?;
         env.set_named(out, "pid", env.double(f64::from(pid))?)?;
         let fds = env.array(child.pipes.len())?;
@@ -104,6 +93,36 @@ pub fn run_program(cx: &CallContext) -> JsResult<Value> {
         env.set_named(out, "timedOut", env.boolean(run.timed_out)?)?;
         Ok(out)
     })
+}
+
+/// A promise for how child `pid` ended. The watching thread (one for all
+/// children) only learns of the exit; the reap happens here on the JS
+/// thread, after everything JS queued before it. `unref`: the wait does
+/// not keep node's event loop alive (a child that outlives its work, as
+/// conmon outlives its container's create).
+fn exit_promise(env: Env, pid: i32, unref: bool) -> JsResult<Value> {
+    let js = JsThread::new(env, "spawnChild.exited")?;
+    if unref {
+        js.keep_alive(env, false)?;
+    }
+    let (deferred, promise) = Deferred::new(env)?;
+    spawn::notify_exit(
+        pid,
+        Box::new(move |watched| {
+            // A refused call means node is exiting and nobody awaits the result.
+            let _ = js.call(move |env| {
+                let value = watched.map_err(JsError::Sys).and_then(|()| {
+                    let status = spawn::reap(pid).map_err(JsError::Sys)?;
+                    let out = env.object()?;
+                    env.set_named(out, "code", optional_number(env, status.code)?)?;
+                    env.set_named(out, "signal", optional_number(env, status.signal)?)?;
+                    Ok(out)
+                });
+                deferred.settle(env, value);
+            });
+        }),
+    );
+    Ok(promise)
 }
 
 /// A string (sent as UTF-8) or the bytes of a Buffer or Uint8Array.

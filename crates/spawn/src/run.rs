@@ -7,12 +7,13 @@
 //! wake-up of some thread, and on an idle machine each one has its price.
 
 use std::os::raw::c_int;
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use sys_error::{errno, Result, SysError};
 
 use crate::command::{Command, Stdio};
+use crate::exit_watch::pidfd_open;
 use crate::spawn::spawn;
 use crate::wait::{reap, wait_exit, ExitStatus};
 
@@ -324,21 +325,6 @@ impl Input<'_> {
     }
 }
 
-/// A pidfd for our unreaped child `pid` (which therefore cannot have been
-/// reused); close-on-exec, as pidfds always are.
-fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd> {
-    loop {
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
-        if fd >= 0 {
-            // A new fd that nobody else owns.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
-        }
-        let err = SysError::last("pidfd_open");
-        if err.errno != libc::EINTR {
-            return Err(err);
-        }
-    }
-}
 
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
     // A negative fd is skipped by poll.

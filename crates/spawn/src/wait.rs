@@ -62,7 +62,7 @@ pub fn reap(pid: libc::pid_t) -> Result<ExitStatus> {
 }
 
 /// waitpid(0) or waitpid(-1) would reap some other child of the daemon.
-fn check_pid(pid: libc::pid_t, syscall: &'static str) -> Result<()> {
+pub(crate) fn check_pid(pid: libc::pid_t, syscall: &'static str) -> Result<()> {
     if pid <= 0 {
         return Err(SysError::new(libc::EINVAL, syscall).with_detail(format!("pid {}", pid)));
     }

@@ -29,7 +29,7 @@ export interface ConmonCreateInput {
   noSyncLog?: boolean;
 }
 
-/** conmon -P: conmon writes its daemonised pid here. */
+/** conmon's pid, written by skiff when it spawns conmon (with --sync conmon does not daemonise, nor write -P). */
 export const conmonPidFile = (bundle: string): string => join(bundle, 'conmon-pidfile');
 /** conmon -p: the runtime's --pid-file, the container's init pid. */
 export const containerPidFile = (bundle: string): string => join(bundle, 'pidfile');
@@ -42,13 +42,14 @@ export function conmonCreateArgs(i: ConmonCreateInput): string[] {
     '-l', i.logPath,
     '--log-level', i.logLevel,
     '-n', i.name,
-    '-P', conmonPidFile(i.bundle),
     '-p', containerPidFile(i.bundle),
     ...(i.persistDir !== undefined ? ['--persist-dir', i.persistDir] : []),
     '-r', i.runtimePath,
     '--runtime-arg', `--root=${i.runtimeRoot}`,
     '--socket-dir-path', i.attachSocketDir,
     '-u', i.id,
+    // No double fork: the process skiff spawns is the monitor, known at once, and one fork fewer.
+    '--sync',
   ];
   if (i.systemdCgroup) args.push('-s');
   if (i.logSizeMax !== undefined && i.logSizeMax >= 0) args.push('--log-size-max', String(i.logSizeMax));

@@ -1,13 +1,14 @@
 // Starting conmon for a create, and its handshake:
 //
-//  1. spawn conmon with fd 3 (sync) as a socketpair, in the bundle
-//     directory, in a session of its own;
+//  1. spawn conmon (with --sync: it does not daemonise, so the process we
+//     spawn is the monitor, our child until it exits after its container)
+//     with fd 3 (sync) as a socketpair, in the bundle directory, in a
+//     session of its own, and write its pid file;
 //  2. only when the caller must place conmon first (a cgroup, say): fd 4 is a
 //     start pipe conmon blocks on until one byte is written to it;
-//  3. conmon forks, the parent writes the daemon's pid to -P and exits, the
-//     daemon runs `runtime create`, or, while the caller still makes the
-//     bundle, runtime-gate, which waits on fd 5 (passed down through conmon)
-//     for a go byte of its own;
+//  3. conmon sets up and runs `runtime create`, or, while the caller still
+//     makes the bundle, runtime-gate, which waits on fd 5 (passed down
+//     through conmon) for a go byte of its own;
 //  4. read the first line from the sync pipe: `{"pid": N}` on success,
 //     `{"pid": -1, "message": "<runtime stderr>"}` on failure, or nothing
 //     (EOF) when conmon 2.1.6 fails without a message.
@@ -18,7 +19,7 @@ import type { Socket } from 'node:net';
 import { isNativeError } from '../../native/index.js';
 import { startChild, type Child } from '../../process/child.js';
 import { OutputBuffer } from '../../process/command.js';
-import { readPidFile } from '../../process/pid_file.js';
+import { writeWholeFile } from '../../native/index.js';
 import { within } from '../../process/within.js';
 import { conmonPipeEnvironment } from './conmon_args.js';
 import { readSyncLine, type SyncRead } from './sync_pipe.js';
@@ -29,8 +30,8 @@ export interface ConmonSpawnInput {
   env: NodeJS.ProcessEnv;
   /** conmon's working directory: the bundle (its `oom` file lands here). */
   cwd: string;
-  /** conmon -P: read as soon as the spawned conmon exits (it writes the file first), while the runtime works. */
-  pidFile?: string;
+  /** Where conmon's pid is written, before it may run the runtime (a restart finds a half-made container's conmon by it). */
+  pidFile: string;
   timeoutMs: number;
   /**
    * Given, conmon gets a start pipe and waits on it, before anything else, until
@@ -48,14 +49,12 @@ export interface ConmonSpawnInput {
 }
 
 export interface ConmonHandshake {
-  /** The pid of the conmon we spawned (the parent that forks the daemon and exits). */
-  spawnedPid: number;
-  /** SIGKILLs the spawned conmon's process group, unless it has exited and been reaped. */
+  /** conmon's pid (it runs with --sync: the process we spawned is the monitor). */
+  conmonPid: number;
+  /** SIGKILLs conmon's process group, unless it has exited and been reaped. */
   killSpawned: () => void;
   sync: SyncRead;
-  /** The pid in `pidFile`, when it was read. */
-  conmonPid?: number;
-  /** How the spawned conmon ended; undefined if it had not when the wait ran out. */
+  /** After a failure, how conmon ended; undefined if it had not when the wait ran out. */
   exit?: { code: number | null; signal: NodeJS.Signals | null };
   /** What conmon printed before it detached from our stdout and stderr. */
   output: string;
@@ -74,8 +73,10 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
       cwd: input.cwd,
       env: { ...input.env, ...conmonPipeEnvironment({ start: input.beforeStart !== undefined, gate: input.runtimeReady !== undefined }) },
       stdio: ['null', 'pipe', 'pipe', 'pipe', input.beforeStart ? 'pipe' : 'null', ...(input.runtimeReady ? (['pipe'] as const) : [])],
-      // setsid: no terminal signal of the daemon's group reaches it before it detaches.
+      // setsid: no terminal signal of the daemon's group reaches it or its container.
       newSession: true,
+      // It lives as long as its container: waiting for it must not hold the daemon up.
+      unref: true,
     });
   } catch (err) {
     const why = isNativeError(err) ? `${err.code} (${err.message})` : (err as Error).message;
@@ -88,13 +89,13 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
     s.on('data', (c: Buffer) => output.push(c));
     s.on('error', () => undefined);
   }
-  // A child the addon could not wait for (no thread for it) counts as one that never exited.
+  // A child the addon could not wait for counts as one that never exited.
   const exited = child.exited.catch(() => new Promise<never>(() => undefined));
-  const pidFile = input.pidFile;
-  // Read while the runtime works: once the spawned conmon is gone (it writes the file first), and
-  // after the gate opened, as the moments before are conmon's set-up and the caller's bundle.
-  const conmonPid = pidFile ? Promise.all([exited, input.runtimeReady?.catch(() => undefined)]).then(() => readPidFile(pidFile)) : Promise.resolve(undefined);
   for (const s of [startPipe, syncPipe!, gatePipe]) s?.on('error', () => undefined);
+  // Before conmon may go on: a restart that finds this container half made kills conmon by it.
+  // After the start hook, which may first clear an earlier container's files.
+  const writePidFile = (): Promise<void> => writeWholeFile(input.pidFile, `${pid}`);
+  let pidWritten: Promise<void>;
 
   const release = (): void => {
     for (const s of child.stdio) s?.destroy();
@@ -103,17 +104,21 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
   if (input.beforeStart) {
     try {
       await input.beforeStart(pid);
+      await (pidWritten = writePidFile());
     } catch (err) {
       child.kill('SIGKILL', { group: true });
       release();
       throw err;
     }
   startPipe!.end(Buffer.of(0));
+  } else {
+    pidWritten = writePidFile();
+    pidWritten.catch(() => undefined);
   }
   let abandoned: { err: unknown } | undefined;
   if (gatePipe) {
     try {
-      await input.runtimeReady;
+      await Promise.all([input.runtimeReady, pidWritten]);
       gatePipe.end(Buffer.of(0));
     } catch (err) {
       abandoned = { err };
@@ -127,16 +132,24 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
 
   const result = await sync;
   if (abandoned) {
-    // conmon reports the gate's failure and exits; the caller cleans up after it (one that
-    // daemonised, by its pidfile). One that said nothing in time may never have got that far.
+    // conmon reports the gate's failure and exits; the caller cleans up after it. One that
+    // said nothing in time may never have got that far.
     if (result.timedOut) child.kill('SIGKILL', { group: true });
     release();
     throw abandoned.err;
   }
+  // Written by now, unless conmon had neither gate nor start pipe (its runtime ran at once).
+  await pidWritten.catch(() => undefined);
+  const handshake = { conmonPid: pid, killSpawned: () => void child.kill('SIGKILL', { group: true }), sync: result };
+  if (result.message?.key === 'pid' && result.message.value > 0) {
+    // conmon stays, with its container; its output went to /dev/null before the runtime ran.
+    release();
+    return { ...handshake, output: output.toString() };
+  }
+  // A failure: conmon exits after it; how it ended (and what it printed) says more when it said nothing.
   const exit = await within(exited, Math.min(remaining(), 5000));
   release();
-  const monitorPid = exit ? await conmonPid : undefined;
-  return { spawnedPid: pid, killSpawned: () => void child.kill('SIGKILL', { group: true }), sync: result, ...(monitorPid !== undefined ? { conmonPid: monitorPid } : {}), ...(exit ? { exit } : {}), output: output.toString() };
+  return { ...handshake, ...(exit ? { exit } : {}), output: output.toString() };
 }
 
 /** conmon's own error and warning lines ("[conmon:e]: ...", "[conmon:w]: ..."), without debug noise. */

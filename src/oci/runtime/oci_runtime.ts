@@ -100,8 +100,8 @@ export interface CreateContainerOptions {
 export interface CreatedContainer {
   /** The container's init process. */
   pid: number;
-  /** The conmon watching it; undefined if its pidfile could not be read. */
-  conmonPid: number | undefined;
+  /** The conmon watching it. */
+  conmonPid: number;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'stopped' | 'paused' | 'unknown';
@@ -241,13 +241,12 @@ export class OciRuntime {
     const { sync } = handshake;
     const pid = sync.message?.key !== 'exit_code' ? sync.message?.value : undefined;
     if (pid !== undefined && pid > 0) {
-      const conmonPid = handshake.conmonPid ?? (await readPidFile(conmonPidFile(c.bundle)));
-      if (conmonPid === undefined) this.log.warn({ id: c.id }, 'conmon did not write its pidfile');
+      const { conmonPid } = handshake;
       this.containers.set(c.id, {
         bundle: c.bundle,
         logPath: c.logPath,
         ...(c.persistDir !== undefined ? { persistDir: c.persistDir } : {}),
-        ...(conmonPid !== undefined ? { conmonPid } : {}),
+        conmonPid,
       });
       this.log.debug({ id: c.id, pid, conmonPid }, 'container created');
       return { pid, conmonPid };
@@ -290,7 +289,7 @@ export class OciRuntime {
   }
 
   /**
-   * Undoes a create that may still be under way: the conmon that daemonised
+   * Undoes a create that may still be under way: the conmon started
    * for it (found by its pidfile in the bundle) is killed before it can
    * finish, then the runtime's container is deleted. For a failed create,
    * and after a restart for one the daemon was killed in the middle of.
