@@ -77,8 +77,15 @@ fn take(slot: &Mutex<Option<OnExit>>) -> Option<OnExit> {
 
 struct Watch {
     epoll: OwnedFd,
-    /// Keyed by the pidfd's number, which stays taken while it is here.
-    waiting: Mutex<HashMap<RawFd, (OwnedFd, OnExit)>>,
+    /// Keyed by a number never reused: an fd number can be, and a closed
+    /// fd stays in the epoll set while a child being spawned holds a copy.
+    waiting: Mutex<Waiting>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    next: u64,
+    children: HashMap<u64, (OwnedFd, OnExit)>,
 }
 
 /// Made with its thread on first use; a watcher whose epoll_wait failed is
@@ -92,7 +99,7 @@ fn watcher() -> Result<&'static Watch> {
     }
     let epoll = unsafe { owned_fd(libc::epoll_create1(libc::EPOLL_CLOEXEC), "epoll_create1") }?;
     // Lives as long as the process: the thread never returns while it is in use.
-    let watch: &'static Watch = Box::leak(Box::new(Watch { epoll, waiting: Mutex::new(HashMap::new()) }));
+    let watch: &'static Watch = Box::leak(Box::new(Watch { epoll, waiting: Mutex::new(Waiting::default()) }));
     std::thread::Builder::new()
         .name("skiff:exits".into())
         .spawn(move || watch.run())
@@ -102,18 +109,24 @@ fn watcher() -> Result<&'static Watch> {
 }
 
 impl Watch {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RawFd, (OwnedFd, OnExit)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn add(&self, pidfd: OwnedFd, on_exit: OnExit) {
         let fd = pidfd.as_raw_fd();
         // In the map before it is in the set: the thread may see it ready at once.
-        self.lock().insert(fd, (pidfd, on_exit));
-        let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: fd as u64 };
+        let key = {
+            let mut waiting = self.lock();
+            waiting.next += 1;
+            let key = waiting.next;
+            waiting.children.insert(key, (pidfd, on_exit));
+            key
+        };
+        let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: key };
         if unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) } < 0 {
             let err = SysError::last("epoll_ctl");
-            if let Some((_, cb)) = self.lock().remove(&fd) {
+            if let Some((_, cb)) = self.lock().children.remove(&key) {
                 cb(Err(err));
             }
         }
@@ -130,10 +143,11 @@ impl Watch {
                 return self.fail(SysError::last("epoll_wait"));
             }
             for event in &events[..n as usize] {
-                let key = { event.u64 } as RawFd;
-                let entry = self.lock().remove(&key);
-                // Closing the pidfd also takes it out of the set.
+                let entry = self.lock().children.remove(&{ event.u64 });
                 if let Some((pidfd, cb)) = entry {
+                    // Out of the set before it is closed: closing alone leaves it there
+                    // while a copy lives on (in a child between posix_spawn's clone and exec).
+                    unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, pidfd.as_raw_fd(), std::ptr::null_mut()) };
                     drop(pidfd);
                     cb(Ok(()));
                 }
@@ -148,7 +162,7 @@ impl Watch {
             *slot = None;
         }
         drop(slot);
-        let waiting: Vec<_> = self.lock().drain().collect();
+        let waiting: Vec<_> = self.lock().children.drain().collect();
         for (_, (_, cb)) in waiting {
             cb(Err(err.clone()));
         }

@@ -66,3 +66,34 @@ fn a_pid_that_is_no_process_is_an_error_not_a_wait() {
     notify_exit(i32::MAX, Box::new(move |r| tx.send(r).unwrap()));
     assert_eq!(rx.recv_timeout(Duration::from_secs(1)).unwrap().unwrap_err().errno, libc::ESRCH);
 }
+
+#[test]
+fn children_spawned_while_others_exit_are_never_told_of_another_s_exit() {
+    // posix_spawn's child holds copies of our fds until it execs: a pidfd closed then
+    // would stay in the epoll set, and its number may already be a new child's.
+    let (tx, rx) = mpsc::channel();
+    let spawners: Vec<_> = (0..4)
+        .map(|_| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    let child = spawn(&sh("exit 7")).unwrap();
+                    let tx = tx.clone();
+                    let pid = child.pid;
+                    notify_exit(pid, Box::new(move |r| tx.send((pid, r.map(|()| reap(pid)))).unwrap()));
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    for s in spawners {
+        s.join().unwrap();
+    }
+    let mut told = 0;
+    while let Ok((pid, result)) = rx.recv_timeout(Duration::from_secs(10)) {
+        let status = result.unwrap().unwrap_or_else(|e| panic!("pid {} told of an exit it had not made: {}", pid, e));
+        assert_eq!(status, ExitStatus { code: Some(7), signal: None });
+        told += 1;
+    }
+    assert_eq!(told, 200);
+}
