@@ -1,7 +1,7 @@
 // Runtime benchmark: pod and container lifecycle latency through the CRI
 // socket (real runc, conmon, CNI bridge + portmap), one at a time and 20 at
 // once, against bare `runc create` + `runc start` of the same bundle as the
-// floor; then the memory of the daemon and its conmons with 50 pods alive.
+// floor; then the memory of the daemon (RSS) and of it with its conmons (PSS) with 50 pods alive.
 //
 //   node dist/bench/runtime.js          (root; runc, conmon, /usr/lib/cni, docker-registry)
 //
@@ -112,6 +112,18 @@ async function rssKiB(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0);
 }
 
+/**
+ * Proportional set size: the process's private pages plus its share of
+ * those it shares. Summed over many conmons it counts their common library
+ * pages once, where RSS counts them in each (and RSS depends on how a
+ * process came to be: a forked child has no file pages mapped until it
+ * touches them, an exec'd one maps them as it loads).
+ */
+async function pssKiB(pid: number): Promise<number> {
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+  return Number(/^Pss:\s+(\d+) kB$/m.exec(rollup)?.[1] ?? 0);
+}
+
 /** conmon processes monitoring containers of the daemon rooted at `dir`. */
 async function conmonPids(dir: string): Promise<number[]> {
   const pids: number[] = [];
@@ -212,15 +224,16 @@ async function main(): Promise<void> {
       );
     }
     const daemonRss = await rssKiB(daemonPid);
+    const daemonPss = await pssKiB(daemonPid);
     const conmons = await conmonPids(e2e.daemon.dir);
-    const conmonRss = (await Promise.all(conmons.map(rssKiB))).reduce((a, b) => a + b, 0);
+    const conmonPss = (await Promise.all(conmons.map(pssKiB))).reduce((a, b) => a + b, 0);
     const mib = (kib: number) => kib / 1024;
     figures.push(
       { name: 'daemon RSS, fresh (image pulled, no pods)', samples: [mib(freshRss)], unit: 'MiB' },
       { name: 'daemon RSS, after the runs above, no pods', samples: [mib(idleRss)], unit: 'MiB' },
       { name: `daemon RSS, ${alivePods} pods alive`, samples: [mib(daemonRss)], unit: 'MiB' },
-      { name: `conmon RSS, total of ${conmons.length}`, samples: [mib(conmonRss)], unit: 'MiB' },
-      { name: `daemon + conmons RSS, ${alivePods} pods alive`, samples: [mib(daemonRss + conmonRss)], unit: 'MiB' },
+      { name: `conmon PSS, total of ${conmons.length}`, samples: [mib(conmonPss)], unit: 'MiB' },
+      { name: `daemon + conmons PSS, ${alivePods} pods alive`, samples: [mib(daemonPss + conmonPss)], unit: 'MiB' },
     );
   } finally {
     await e2e.cleanup();
