@@ -16,10 +16,9 @@
 // Nothing here blocks the event loop and every wait is bounded.
 
 import type { Socket } from 'node:net';
-import { isNativeError } from '../../native/index.js';
+import { isNativeError, writeWholeFile } from '../../native/index.js';
 import { startChild, type Child } from '../../process/child.js';
 import { OutputBuffer } from '../../process/command.js';
-import { writeWholeFile } from '../../native/index.js';
 import { within } from '../../process/within.js';
 import { conmonPipeEnvironment } from './conmon_args.js';
 import { readSyncLine, type SyncRead } from './sync_pipe.js';
@@ -110,7 +109,7 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
       release();
       throw err;
     }
-  startPipe!.end(Buffer.of(0));
+    startPipe!.end(Buffer.of(0));
   } else {
     pidWritten = writePidFile();
     pidWritten.catch(() => undefined);
