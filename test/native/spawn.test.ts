@@ -149,6 +149,17 @@ describe('native spawnChild', () => {
         await once(proc, 'exit');
         return { ms: performance.now() - t0, pid: Number(out.trim()) };
       };
+      // In this process: the wait still ends, and the child is reaped (a timer keeps node up meanwhile:
+      // the wait itself does not).
+      const child = await spawnChild({ ...sh('sleep 0.2; exit 6'), unref: true });
+      const keepUp = setInterval(() => undefined, 1000);
+      try {
+        assert.deepEqual(await child.exited, { code: 6, signal: null });
+      } finally {
+        clearInterval(keepUp);
+      }
+      assert.throws(() => process.kill(child.pid, 0), { code: 'ESRCH' });
+
       const unref = await timed(true);
       assert.ok(unref.ms < 2500, `node exited after ${unref.ms.toFixed(0)} ms`);
       // The child outlived it (reparented), still asleep.

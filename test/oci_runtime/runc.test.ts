@@ -76,6 +76,18 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     return false;
   }
 
+  /** Gone and reaped: no zombie left for the pid (alive() counts a zombie as gone). */
+  async function reaped(pid: number, ms = 5000): Promise<boolean> {
+    for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) {
+      try {
+        process.kill(pid, 0);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true;
+      }
+    }
+    return false;
+  }
+
   async function removeAndCheck(b: Bundle): Promise<void> {
     await rt.delete(b.id, true);
     assert.equal(await rt.state(b.id), undefined);
@@ -105,6 +117,8 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     assert.equal(await readFile(`${work.exitsDir}/${b.id}`, 'utf8'), '0', 'exit file: decimal, no newline');
     assert.equal(await readFile(`${b.persistDir}/exit`, 'utf8'), '0');
     assert.ok(await gone(created.conmonPid), 'conmon exits after the container');
+    // conmon is our child (--sync): reaped by us, no zombie left.
+    assert.ok(await reaped(created.conmonPid), `conmon ${created.conmonPid} was not reaped`);
 
     const log = await readCriLog(b.logPath);
     assert.deepEqual(log.malformed, []);

@@ -7,10 +7,12 @@
 //!
 //! A blocked thread per child would do the same, but some children (conmon)
 //! live as long as their containers: one thread for all of them is leaner.
-//! Kernels without pidfd_open (before 5.3) get that thread per child.
+//! A child whose pidfd cannot be had or watched (a kernel before 5.3, a
+//! seccomp filter that refuses pidfd_open, no fds left) gets that thread.
 
 use std::collections::HashMap;
 use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use sys_error::{errno, owned_fd, Result, SysError};
@@ -28,14 +30,11 @@ pub fn notify_exit(pid: libc::pid_t, on_exit: OnExit) {
     if let Err(err) = check_pid(pid, "pidfd_open") {
         return on_exit(Err(err));
     }
-    let pidfd = match pidfd_open(pid) {
-        Ok(fd) => fd,
-        Err(err) if err.errno == libc::ENOSYS => return wait_on_own_thread(pid, on_exit),
-        Err(err) => return on_exit(Err(err.with_detail(format!("pid {}", pid)))),
-    };
-    match watcher() {
-        Ok(watch) => watch.add(pidfd, on_exit),
-        Err(err) => on_exit(Err(err)),
+    match pidfd_open(pid) {
+        Ok(pidfd) => Watch::add(pid, pidfd, on_exit),
+        // No such process: not ours to wait for (or reaped already).
+        Err(err) if err.errno == libc::ESRCH => on_exit(Err(err.with_detail(format!("pid {}", pid)))),
+        Err(_) => wait_on_own_thread(pid, on_exit),
     }
 }
 
@@ -85,49 +84,75 @@ struct Watch {
 #[derive(Default)]
 struct Waiting {
     next: u64,
-    children: HashMap<u64, (OwnedFd, OnExit)>,
+    children: HashMap<u64, Entry>,
 }
 
-/// Made with its thread on first use; a watcher whose epoll_wait failed is
-/// replaced by the next caller.
+struct Entry {
+    pid: libc::pid_t,
+    pidfd: OwnedFd,
+    on_exit: OnExit,
+}
+
+/// Made with its thread on first use. Children are added with this held,
+/// so none is added to a watcher that has failed (see [`Watch::fail`]).
 static WATCH: Mutex<Option<&'static Watch>> = Mutex::new(None);
-
-fn watcher() -> Result<&'static Watch> {
-    let mut slot = WATCH.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(watch) = *slot {
-        return Ok(watch);
-    }
-    let epoll = unsafe { owned_fd(libc::epoll_create1(libc::EPOLL_CLOEXEC), "epoll_create1") }?;
-    // Lives as long as the process: the thread never returns while it is in use.
-    let watch: &'static Watch = Box::leak(Box::new(Watch { epoll, waiting: Mutex::new(Waiting::default()) }));
-    std::thread::Builder::new()
-        .name("skiff:exits".into())
-        .spawn(move || watch.run())
-        .map_err(|err| SysError::new(err.raw_os_error().unwrap_or(libc::EAGAIN), "pthread_create"))?;
-    *slot = Some(watch);
-    Ok(watch)
-}
 
 impl Watch {
     fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn add(&self, pidfd: OwnedFd, on_exit: OnExit) {
+    /// Watches `pidfd` on the current watcher (made first if there is none);
+    /// the child gets a thread of its own when that cannot be done.
+    fn add(pid: libc::pid_t, pidfd: OwnedFd, on_exit: OnExit) {
+        let mut slot = WATCH.lock().unwrap_or_else(|e| e.into_inner());
+        let watch = match *slot {
+            Some(watch) => Some(watch),
+            None => Watch::start(&mut slot),
+        };
+        let refused = match watch {
+            Some(watch) => watch.watch(pid, pidfd, on_exit),
+            None => Some(on_exit),
+        };
+        drop(slot);
+        // Outside the lock: the fallback may run the callback here and now.
+        if let Some(on_exit) = refused {
+            wait_on_own_thread(pid, on_exit);
+        }
+    }
+
+    /// Puts the child in the set; gives the callback back if epoll refuses it.
+    fn watch(&self, pid: libc::pid_t, pidfd: OwnedFd, on_exit: OnExit) -> Option<OnExit> {
         let fd = pidfd.as_raw_fd();
         // In the map before it is in the set: the thread may see it ready at once.
         let key = {
             let mut waiting = self.lock();
             waiting.next += 1;
             let key = waiting.next;
-            waiting.children.insert(key, (pidfd, on_exit));
+            waiting.children.insert(key, Entry { pid, pidfd, on_exit });
             key
         };
         let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: key };
-        if unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) } < 0 {
-            let err = SysError::last("epoll_ctl");
-            if let Some((_, cb)) = self.lock().children.remove(&key) {
-                cb(Err(err));
+        if unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut event) } == 0 {
+            return None;
+        }
+        let entry = self.lock().children.remove(&key);
+        entry.map(|e| e.on_exit)
+    }
+
+    /// A new watcher and its thread, put in `slot`; None when either cannot be made.
+    fn start(slot: &mut Option<&'static Watch>) -> Option<&'static Watch> {
+        let epoll = unsafe { owned_fd(libc::epoll_create1(libc::EPOLL_CLOEXEC), "epoll_create1") }.ok()?;
+        let watch: &'static Watch = Box::leak(Box::new(Watch { epoll, waiting: Mutex::new(Waiting::default()) }));
+        match std::thread::Builder::new().name("skiff:exits".into()).spawn(move || watch.run()) {
+            Ok(_) => {
+                *slot = Some(watch);
+                Some(watch)
+            }
+            Err(_) => {
+                // The thread's closure, the only other holder, was dropped unrun.
+                drop(unsafe { Box::from_raw(watch as *const Watch as *mut Watch) });
+                None
             }
         }
     }
@@ -140,31 +165,55 @@ impl Watch {
                 if errno() == libc::EINTR {
                     continue;
                 }
-                return self.fail(SysError::last("epoll_wait"));
+                return self.fail();
             }
             for event in &events[..n as usize] {
                 let entry = self.lock().children.remove(&{ event.u64 });
-                if let Some((pidfd, cb)) = entry {
+                if let Some(Entry { pidfd, on_exit, .. }) = entry {
                     // Out of the set before it is closed: closing alone leaves it there
                     // while a copy lives on (in a child between posix_spawn's clone and exec).
                     unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_DEL, pidfd.as_raw_fd(), std::ptr::null_mut()) };
                     drop(pidfd);
-                    cb(Ok(()));
+                    // A callback's panic must not end the thread every other child relies on.
+                    let _ = catch_unwind(AssertUnwindSafe(|| on_exit(Ok(()))));
                 }
             }
         }
     }
 
-    /// Hands every waiting child the error, and lets the next caller make a new watcher.
-    fn fail(&self, err: SysError) {
+    /// epoll_wait failed (it cannot, short of a bug): the next caller makes
+    /// a new watcher, and every child waiting here gets a thread of its own.
+    fn fail(&self) {
         let mut slot = WATCH.lock().unwrap_or_else(|e| e.into_inner());
         if slot.map_or(false, |w| std::ptr::eq(w, self)) {
             *slot = None;
         }
         drop(slot);
-        let waiting: Vec<_> = self.lock().children.drain().collect();
-        for (_, (_, cb)) in waiting {
-            cb(Err(err.clone()));
+        let waiting: Vec<Entry> = self.lock().children.drain().map(|(_, entry)| entry).collect();
+        for entry in waiting {
+            wait_on_own_thread(entry.pid, entry.on_exit);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{reap, spawn, Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn a_child_without_a_pidfd_is_waited_for_on_a_thread_of_its_own() {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args = vec!["-c".to_string(), "sleep 0.2; exit 5".to_string()];
+        cmd.stdio = vec![Stdio::Null, Stdio::Null, Stdio::Null];
+        let child = spawn(&cmd).unwrap();
+        let (tx, rx) = mpsc::channel();
+        wait_on_own_thread(child.pid, Box::new(move |r| tx.send((r, std::thread::current().name().map(String::from))).unwrap()));
+        let (result, thread) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        result.unwrap();
+        assert_eq!(thread.as_deref(), Some("skiff:exit"));
+        assert_eq!(reap(child.pid).unwrap().code, Some(5));
     }
 }

@@ -21,7 +21,7 @@ import { startChild, type Child } from '../../process/child.js';
 import { OutputBuffer } from '../../process/command.js';
 import { within } from '../../process/within.js';
 import { conmonPipeEnvironment } from './conmon_args.js';
-import { readSyncLine, type SyncRead } from './sync_pipe.js';
+import { readSyncLine, reportedPid, type SyncRead } from './sync_pipe.js';
 
 export interface ConmonSpawnInput {
   monitorPath: string;
@@ -89,7 +89,7 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
     s.on('error', () => undefined);
   }
   // A child the addon could not wait for counts as one that never exited.
-  const exited = child.exited.catch(() => new Promise<never>(() => undefined));
+  const exited = child.exited.catch(neverSettles);
   for (const s of [startPipe, syncPipe!, gatePipe]) s?.on('error', () => undefined);
   // Before conmon may go on: a restart that finds this container half made kills conmon by it.
   // After the start hook, which may first clear an earlier container's files.
@@ -135,12 +135,14 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
     // said nothing in time may never have got that far.
     if (result.timedOut) child.kill('SIGKILL', { group: true });
     release();
+    // Not after the caller's clean-up: a pid file written then would outlive it.
+    await pidWritten.catch(() => undefined);
     throw abandoned.err;
   }
   // Written by now, unless conmon had neither gate nor start pipe (its runtime ran at once).
   await pidWritten.catch(() => undefined);
   const handshake = { conmonPid: pid, killSpawned: () => void child.kill('SIGKILL', { group: true }), sync: result };
-  if (result.message?.key === 'pid' && result.message.value > 0) {
+  if (reportedPid(result) !== undefined) {
     // conmon stays, with its container; its output went to /dev/null before the runtime ran.
     release();
     return { ...handshake, output: output.toString() };
@@ -150,6 +152,12 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
   release();
   return { ...handshake, ...(exit ? { exit } : {}), output: output.toString() };
 }
+
+/**
+ * For a wait that stays pending: defined here, not in spawnConmon, so that a
+ * conmon's pending exit (as long as its container) keeps no create's state alive.
+ */
+const neverSettles = (): Promise<never> => new Promise<never>(() => undefined);
 
 /** conmon's own error and warning lines ("[conmon:e]: ...", "[conmon:w]: ..."), without debug noise. */
 export function conmonComplaints(output: string): string {

@@ -40,6 +40,7 @@ import { assembleLines, parseCriLog } from './cri_log.js';
 import { isRuntimeError, RuntimeError, runtimeMessage, saysNotFound } from './errors.js';
 import { ExitWatcher, readExitFile, type ExitStatus } from './exit_watcher.js';
 import { cgroupOomKills, oomFileExists } from './oom.js';
+import { reportedPid } from './sync_pipe.js';
 
 export type CgroupManager = 'cgroupfs' | 'systemd';
 
@@ -239,8 +240,8 @@ export class OciRuntime {
       throw err;
     }
     const { sync } = handshake;
-    const pid = sync.message?.key !== 'exit_code' ? sync.message?.value : undefined;
-    if (pid !== undefined && pid > 0) {
+    const pid = reportedPid(sync);
+    if (pid !== undefined) {
       const { conmonPid } = handshake;
       this.containers.set(c.id, {
         bundle: c.bundle,

@@ -56,6 +56,12 @@ export interface SyncRead {
 
 const maxLine = 1024 * 1024;
 
+/** The container's pid when conmon reported a successful create (any key but exit_code, as CRI-O reads it). */
+export function reportedPid(sync: SyncRead): number | undefined {
+  const m = sync.message;
+  return m && m.key !== 'exit_code' && m.value > 0 ? m.value : undefined;
+}
+
 /**
  * Reads the first line from the sync pipe: resolves at the first newline,
  * at EOF, or after `timeoutMs`. Never rejects.
