@@ -124,7 +124,22 @@ async function checkMonitor(config: SkiffConfig): Promise<HostCheck> {
       fix: 'install conmon (apt-get install conmon) or set monitor_path',
     };
   }
-  return { name: 'monitor conmon', ok: true, required: true, detail: `${path}: ${await firstLine(path)}` };
+  const version = await firstLine(path);
+  // skiff runs conmon with --sync (conmon 2.0.19 and later): an older one fails every create.
+  const help = await run(path, ['--help'], { timeout: 5000 }).then(
+    ({ stdout }) => stdout,
+    (err: { stdout?: string }) => err.stdout ?? '',
+  );
+  if (!/--sync\b/.test(help)) {
+    return {
+      name: 'monitor conmon',
+      ok: false,
+      required: true,
+      detail: `${path}: ${version}: no --sync option, which skiff starts conmon with`,
+      fix: 'install conmon 2.0.19 or later',
+    };
+  }
+  return { name: 'monitor conmon', ok: true, required: true, detail: `${path}: ${version}` };
 }
 
 /** A binary `npm run build` installs beside the addon. */

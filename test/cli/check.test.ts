@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runCli, scratchDir } from '../helpers/daemon.js';
@@ -24,6 +25,21 @@ describe('skiff check', () => {
       assert.match(result.stdout, /^CNI plugins\s+FAIL\s/m);
       assert.match(result.stdout, /fix: install containernetworking-plugins/);
       assert.match(result.stdout, /2 required check\(s\) failed/);
+    } finally {
+      await scratch.cleanup();
+    }
+  });
+
+  it('fails a conmon without --sync (older than 2.0.19), which every create would trip on', async () => {
+    const scratch = await scratchDir();
+    try {
+      const old = join(scratch.dir, 'conmon');
+      const script = '#!/bin/sh\ncase "$1" in --version) echo "conmon version 2.0.10";; *) echo "  --syslog  Log to syslog"; echo "  --no-sync-log  Do not sync logs";; esac\n';
+      await writeFile(old, script, { mode: 0o755 });
+      const result = await runCli(['check', '--system-config', '', '--config-dir', '/nonexistent', '--runtime', `runc.monitor_path=${old}`]);
+      assert.equal(result.code, 1, result.stdout);
+      assert.match(result.stdout, /^monitor conmon\s+FAIL\s+\S+conmon: conmon version 2\.0\.10: no --sync option/m);
+      assert.match(result.stdout, /fix: install conmon 2\.0\.19 or later/);
     } finally {
       await scratch.cleanup();
     }
