@@ -163,7 +163,8 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     const recorded = deps.containers.putUnflushed({ ...record, mounted: true, runtimeCreated: true }).then((r) => (record = r));
     // The record's write makes dataDir; the launch, the run directory. The mount makes the
     // empty upper, work and rootfs directories (undo removes them with those two).
-    const mounted = Promise.all([recorded, runDirMade]).then(() =>
+    const mountable = Promise.all([recorded, runDirMade]);
+    const mounted = mountable.then(() =>
       overlayMount({
         lowerdirs: [...image.layers].reverse().map((chainId) => deps.layers.diffDir(chainId)),
         upperdir: join(dataDir, 'upper'),
@@ -174,10 +175,10 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     );
     // The spec reads the rootfs only for the image's /etc/passwd and /etc/group, the same in
     // every container of the image: after its first container, the spec is built while the
-    // rootfs mounts. It waits for conmon's spawn to be issued (a turn of the event loop after
-    // the launch): conmon's load is the longer branch, and the spec's CPU would delay it.
+    // rootfs mounts. Its CPU waits for conmon's spawn (a turn of the event loop after the
+    // launch) and the mount to be issued: those two are the longer branches.
     const conmonSpawning = launched.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
-    const specified = Promise.all([deps.images.configText(image.id).then((text) => JSON.parse(text) as Record<string, unknown>), daemonOomScoreAdj(), conmonSpawning]).then(
+    const specified = Promise.all([deps.images.configText(image.id).then((text) => JSON.parse(text) as Record<string, unknown>), daemonOomScoreAdj(), conmonSpawning, mountable]).then(
       ([imageConfig, oomScoreAdj]) =>
         buildContainerSpec({
           id,
@@ -208,7 +209,8 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     const written = Promise.all([specified, recorded, runDirMade]).then(([built]) => replaceFile(join(runDir, 'config.json'), JSON.stringify(built.spec), 0o644));
     const cwdMade = Promise.all([specified, mounted]).then(([built]) => {
       const cwd = built.spec.process?.cwd;
-      return cwd ? mkdirInRoot(rootfs, cwd, 0o755) : undefined;
+      // The rootfs itself exists once mounted: no trip to the addon for the usual "/".
+      return cwd && cwd !== '/' ? mkdirInRoot(rootfs, cwd, 0o755) : undefined;
     });
     // A failed mount is the error to report, not the spec's failure to read the rootfs.
     const [logPath, , built] = await allSettled([launched, mounted, specified, written, cwdMade, recorded]);
