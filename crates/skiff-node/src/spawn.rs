@@ -6,7 +6,7 @@
 use std::os::unix::io::IntoRawFd;
 use std::time::Duration;
 
-use napi_ffi::{spawn_promise, Args, CallContext, Deferred, Env, JsError, JsResult, JsThread, Value, ValueType};
+use napi_ffi::{spawn_promise, Args, CallContext, Completion, Deferred, Env, JsError, JsResult, Value, ValueType};
 use spawn::{Command, RunOptions, Stdio};
 
 /// More than any caller needs; bounds the fds one call can create.
@@ -101,16 +101,13 @@ pub fn run_program(cx: &CallContext) -> JsResult<Value> {
 /// not keep node's event loop alive (a child that outlives its work, as
 /// conmon outlives its container's create).
 fn exit_promise(env: Env, pid: i32, unref: bool) -> JsResult<Value> {
-    let js = JsThread::new(env, "spawnChild.exited")?;
-    if unref {
-        js.keep_alive(env, false)?;
-    }
+    let done = Completion::new(env, !unref)?;
     let (deferred, promise) = Deferred::new(env)?;
     spawn::notify_exit(
         pid,
         Box::new(move |watched| {
             // A refused call means node is exiting and nobody awaits the result.
-            let _ = js.call(move |env| {
+            let _ = done.complete(move |env| {
                 let value = watched.map_err(JsError::Sys).and_then(|()| {
                     let status = spawn::reap(pid).map_err(JsError::Sys)?;
                     let out = env.object()?;
