@@ -62,7 +62,8 @@ pub fn settled_promise(env: Env, result: JsResult<Value>) -> JsResult<Value> {
 /// shared by all work, not one per call (each has a uv_async handle of its
 /// own, which node checks on every wake-up, and making one costs more than
 /// the thread the work runs on). It holds the event loop while any work
-/// that holds it is unfinished.
+/// that holds it is unfinished. To async_hooks all of it is one resource,
+/// "skiff"; spawn_promise's name names the work's thread.
 struct Queue {
     js: JsThread,
     holding: usize,
@@ -83,12 +84,13 @@ impl Completion {
     /// `holds`: node's event loop stays alive until this completes (or is dropped).
     pub fn new(env: Env, holds: bool) -> JsResult<Completion> {
         QUEUE.with(|cell| {
-            let mut slot = cell.borrow_mut();
-            if slot.is_none() {
+            if cell.borrow().is_none() {
+                // Made outside the borrow: making it runs async_hooks' init, which may run JS.
                 let js = JsThread::new(env, "skiff")?;
                 js.keep_alive(env, false)?;
-                *slot = Some(Queue { js, holding: 0 });
+                cell.borrow_mut().get_or_insert(Queue { js, holding: 0 });
             }
+            let mut slot = cell.borrow_mut();
             let queue = slot.as_mut().expect("made above");
             let js = queue.js.try_clone().map_err(|status| JsError::Napi {
                 call: "napi_acquire_threadsafe_function",
