@@ -107,10 +107,13 @@ async function driverAlone(e2e: E2e, work: Work, rt: OciRuntime, containerId: st
   return took;
 }
 
-async function rssKiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0);
+/** A "<field>: <n> kB" figure from a /proc/<pid> file; 0 when the process is gone. */
+async function procKiB(pid: number, file: string, field: string): Promise<number> {
+  const text = await readFile(`/proc/${pid}/${file}`, 'utf8').catch(() => '');
+  return Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(text)?.[1] ?? 0);
 }
+
+const rssKiB = (pid: number): Promise<number> => procKiB(pid, 'status', 'VmRSS');
 
 /**
  * Proportional set size: the process's private pages plus its share of
@@ -119,10 +122,7 @@ async function rssKiB(pid: number): Promise<number> {
  * process came to be: a forked child has no file pages mapped until it
  * touches them, an exec'd one maps them as it loads).
  */
-async function pssKiB(pid: number): Promise<number> {
-  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
-  return Number(/^Pss:\s+(\d+) kB$/m.exec(rollup)?.[1] ?? 0);
-}
+const pssKiB = (pid: number): Promise<number> => procKiB(pid, 'smaps_rollup', 'Pss');
 
 /** conmon processes monitoring containers of the daemon rooted at `dir`. */
 async function conmonPids(dir: string): Promise<number[]> {

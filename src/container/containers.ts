@@ -206,7 +206,8 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
         }),
     );
     // Whole or not at all, and after the record: a record left by a crash must not point at half a spec.
-    const written = Promise.all([specified, recorded, runDirMade]).then(([built]) => replaceFile(join(runDir, 'config.json'), JSON.stringify(built.spec), 0o644));
+    // (The spec waits for the record and the run directory: see mountable.)
+    const written = specified.then((built) => replaceFile(join(runDir, 'config.json'), JSON.stringify(built.spec), 0o644));
     const cwdMade = Promise.all([specified, mounted]).then(([built]) => {
       const cwd = built.spec.process?.cwd;
       // The rootfs itself exists once mounted: no trip to the addon for the usual "/".

@@ -8,7 +8,7 @@ import { nodeCgroupLayout } from '../cgroups/hierarchies.js';
 import { applyPodResources, podResources } from '../cgroups/pod_cgroup.js';
 import { buildResources, nodeCgroupHost } from '../oci/spec/index.js';
 import type { LinuxContainerResources, LinuxPodSandboxConfig } from '../proto/cri.js';
-import { RpcError } from '../server/rpc.js';
+import { notFound, RpcError } from '../server/rpc.js';
 import type { PodDeps } from './pods.js';
 
 export async function updatePodResources(
@@ -18,7 +18,7 @@ export async function updatePodResources(
   overhead: LinuxContainerResources | null,
 ): Promise<void> {
   const pod = deps.sandboxes.resolve(podId);
-  if (!pod) throw new RpcError(status.NOT_FOUND, `pod sandbox ${podId} not found`);
+  if (!pod) throw notFound(`pod sandbox ${podId} not found`);
   const host = await nodeCgroupHost();
   // Each part must make sense by itself; the cgroup gets their sum.
   buildResources(resources, { host, field: 'resources' });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn as forkSpawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -141,7 +141,7 @@ describe('native spawnChild', () => {
         `console.log(c.pid);\n`;
       const timed = async (unref: boolean): Promise<{ ms: number; pid: number }> => {
         const file = join(dir, `${unref}.mjs`);
-        await import('node:fs/promises').then((fs) => fs.writeFile(file, script(unref)));
+        writeFileSync(file, script(unref));
         const t0 = performance.now();
         const proc = forkSpawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'inherit'] });
         let out = '';

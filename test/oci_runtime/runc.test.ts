@@ -70,23 +70,22 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     });
   }
 
-  async function gone(pid: number | undefined, ms = 5000): Promise<boolean> {
+  async function gone(pid: number | undefined, ms = 5000, isAlive: (pid: number) => Promise<boolean> = alive): Promise<boolean> {
     if (pid === undefined) return true;
-    for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (!(await alive(pid))) return true;
+    for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (!(await isAlive(pid))) return true;
     return false;
   }
 
   /** Gone and reaped: no zombie left for the pid (alive() counts a zombie as gone). */
-  async function reaped(pid: number, ms = 5000): Promise<boolean> {
-    for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) {
+  const reaped = (pid: number): Promise<boolean> =>
+    gone(pid, 5000, async (p) => {
       try {
-        process.kill(pid, 0);
+        process.kill(p, 0);
+        return true;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true;
+        return (err as NodeJS.ErrnoException).code !== 'ESRCH';
       }
-    }
-    return false;
-  }
+    });
 
   async function removeAndCheck(b: Bundle): Promise<void> {
     await rt.delete(b.id, true);

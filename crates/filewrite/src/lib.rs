@@ -9,7 +9,7 @@ use std::os::unix::io::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sys_error::{check, owned_fd, path_to_cstring, Result, SysError};
+use sys_error::{check, mkdir_if_missing, owned_fd, path_to_cstring, retry, write_all, Result, SysError};
 
 #[derive(Clone, Copy, Debug)]
 pub struct WriteOptions {
@@ -26,30 +26,18 @@ pub struct WriteOptions {
 
 /// Suffix of the sibling a replace writes first; a crash may leave one
 /// behind (`<name>.tmp-<pid>-<n>`), for the owner of the directory to sweep.
-pub const TMP_INFIX: &str = ".tmp-";
+const TMP_INFIX: &str = ".tmp-";
 
 /// Writes `data` as the whole content of `path`.
 pub fn write_file(path: &Path, data: &[u8], opts: &WriteOptions) -> Result<()> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let parent = dir_of(path);
     if path.file_name().is_none() {
         return Err(SysError::new(libc::EISDIR, "open").with_path(path));
     }
     if let Some(mode) = opts.parent_mode {
-        let dir = path_to_cstring(parent, "mkdir")?;
-        if unsafe { libc::mkdir(dir.as_ptr(), mode) } == 0 {
-            // The new directory's own name must last too.
-            if opts.durable {
-                sync_dir(match parent.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p,
-                    Some(_) => Path::new("."),
-                    None => Path::new("/"),
-                })?;
-            }
-        } else if sys_error::errno() != libc::EEXIST {
-            return Err(SysError::last("mkdir").with_path(parent));
+        // A new directory's own name must last too.
+        if mkdir_if_missing(parent, mode)? && opts.durable {
+            sync_dir(dir_of(parent))?;
         }
     }
     if !opts.replace {
@@ -87,32 +75,25 @@ fn sibling(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn open_for_write(path: &Path, flags: c_int, mode: u32) -> Result<OwnedFd> {
-    let c = path_to_cstring(path, "open")?;
-    loop {
-        let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC | flags, mode) };
-        if fd >= 0 || sys_error::errno() != libc::EINTR {
-            // A fresh descriptor from open, or its failure.
-            return unsafe { owned_fd(fd, "open") }.map_err(|e| e.with_path(path));
-        }
+/// The directory `path` is named in: "." for a bare name, "/" for "/" itself.
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        None => Path::new("/"),
+        Some(p) if p.as_os_str().is_empty() => Path::new("."),
+        Some(p) => p,
     }
 }
 
-fn write_and_close(file: OwnedFd, mut data: &[u8], durable: bool) -> Result<()> {
-    while !data.is_empty() {
-        let n = unsafe { libc::write(file.as_raw_fd(), data.as_ptr().cast(), data.len()) };
-        if n < 0 {
-            if sys_error::errno() == libc::EINTR {
-                continue;
-            }
-            return Err(SysError::last("write"));
-        }
-        if n == 0 {
-            // Not for a regular file; better an error than a loop.
-            return Err(SysError::new(libc::EIO, "write").with_detail("wrote nothing"));
-        }
-        data = &data[n as usize..];
-    }
+fn open_for_write(path: &Path, flags: c_int, mode: u32) -> Result<OwnedFd> {
+    let c = path_to_cstring(path, "open")?;
+    let fd = retry("open", || unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC | flags, mode) })
+        .map_err(|e| e.with_path(path))?;
+    // A fresh descriptor from open.
+    unsafe { owned_fd(fd, "open") }
+}
+
+fn write_and_close(file: OwnedFd, data: &[u8], durable: bool) -> Result<()> {
+    write_all(file.as_raw_fd(), data)?;
     if durable {
         check(unsafe { libc::fdatasync(file.as_raw_fd()) }, "fdatasync")?;
     }
@@ -127,7 +108,7 @@ fn rename(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Makes a create or rename in `dir` durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
+fn sync_dir(dir: &Path) -> Result<()> {
     let c = path_to_cstring(dir, "open")?;
     let fd = unsafe { owned_fd(libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC), "open") }.map_err(|e| e.with_path(dir))?;
     check(unsafe { libc::fsync(fd.as_raw_fd()) }, "fsync").map_err(|e| e.with_path(dir))

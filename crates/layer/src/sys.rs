@@ -6,7 +6,10 @@ use std::mem::MaybeUninit;
 use std::os::raw::c_int;
 use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use sys_error::{check, owned_fd, SysError};
+use sys_error::{check, owned_fd, retry, SysError};
+
+/// Whole writes, shared with the other crates.
+pub use sys_error::write_all;
 
 pub type Result<T> = std::result::Result<T, SysError>;
 
@@ -14,20 +17,6 @@ pub type Result<T> = std::result::Result<T, SysError>;
 pub fn cstring(bytes: &[u8], syscall: &'static str) -> Result<CString> {
     CString::new(bytes)
         .map_err(|_| SysError::new(libc::EINVAL, syscall).with_detail("name contains a NUL byte"))
-}
-
-/// Retries a call interrupted by a signal.
-fn retry(syscall: &'static str, mut f: impl FnMut() -> c_int) -> Result<c_int> {
-    loop {
-        let rc = f();
-        if rc >= 0 {
-            return Ok(rc);
-        }
-        let err = SysError::last(syscall);
-        if err.errno != libc::EINTR {
-            return Err(err);
-        }
-    }
 }
 
 /// openat2 and the resolve flags live with the rest of in-root resolution.
@@ -205,24 +194,6 @@ pub fn lutimensat(dir: RawFd, name: &CStr, times: &[libc::timespec; 2]) -> Resul
         },
         "utimensat",
     )
-}
-
-pub fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<()> {
-    while !buf.is_empty() {
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let err = SysError::last("write");
-            if err.errno == libc::EINTR {
-                continue;
-            }
-            return Err(err);
-        }
-        if n == 0 {
-            return Err(SysError::new(libc::EIO, "write"));
-        }
-        buf = &buf[n as usize..];
-    }
-    Ok(())
 }
 
 pub fn pwrite_all(fd: RawFd, mut buf: &[u8], mut offset: u64) -> Result<()> {

@@ -119,6 +119,17 @@ impl Args {
         Err(self.wrong_type(value, name, "an instance of Buffer or Uint8Array"))
     }
 
+    /// An optional file mode: permission bits with setuid, setgid and sticky (0 to 0o7777).
+    pub fn optional_mode(self, value: Value, name: &str) -> JsResult<Option<u32>> {
+        match self.optional_safe_integer(value, name)? {
+            Some(m) if m > 0o7777 => Err(JsError::out_of_range(format!(
+                "The value of \"{}\" is out of range. It must be an integer >= 0 and <= 4095 (0o7777). Received {}",
+                name, m
+            ))),
+            m => Ok(m.map(|m| m as u32)),
+        }
+    }
+
     /// An optional non-negative integer no larger than 2^53 - 1.
     pub fn optional_safe_integer(self, value: Value, name: &str) -> JsResult<Option<u64>> {
         if self.is_absent(value)? {

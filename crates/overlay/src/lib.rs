@@ -17,7 +17,7 @@ mod options;
 
 use std::path::Path;
 
-use sys_error::{path_to_cstring, Result, SysError};
+use sys_error::{mkdir_if_missing, path_to_cstring, Result, SysError};
 
 pub use config::OverlayConfig;
 
@@ -54,10 +54,7 @@ pub fn mount(cfg: &OverlayConfig, api: MountApi) -> Result<()> {
 /// of its own for it.
 pub fn make_dirs(cfg: &OverlayConfig, mode: u32) -> Result<()> {
     for dir in [cfg.upperdir.as_deref(), cfg.workdir.as_deref(), Some(cfg.target.as_path())].into_iter().flatten() {
-        let c = path_to_cstring(dir, "mkdir")?;
-        if unsafe { libc::mkdir(c.as_ptr(), mode) } < 0 && sys_error::errno() != libc::EEXIST {
-            return Err(SysError::last("mkdir").with_path(dir));
-        }
+        mkdir_if_missing(dir, mode)?;
     }
     Ok(())
 }

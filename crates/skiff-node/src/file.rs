@@ -1,6 +1,6 @@
 //! writeWholeFile.
 
-use napi_ffi::{spawn_promise, CallContext, JsError, JsResult, ValueType};
+use napi_ffi::{spawn_promise, CallContext, JsResult, ValueType};
 
 /// writeWholeFile(path, data: string | Buffer | Uint8Array,
 ///                { mode = 0o600, replace = false, durable = false, parentMode? }): Promise<void>
@@ -13,15 +13,7 @@ pub fn write_whole_file(cx: &CallContext) -> JsResult<napi_ffi::Value> {
     let options = cx.arg(2);
     let present = args.optional_object(options, "options")?;
     let field = |key: &str| env.get_named(options, key);
-    let mode = |key: &str, name: &str| -> JsResult<Option<u32>> {
-        if !present {
-            return Ok(None);
-        }
-        match args.optional_safe_integer(field(key)?, name)? {
-            Some(m) if m > 0o7777 => Err(JsError::out_of_range(format!("The value of \"{}\" is out of range. It must be an integer >= 0 and <= 4095 (0o7777). Received {}", name, m))),
-            m => Ok(m.map(|m| m as u32)),
-        }
-    };
+    let mode = |key: &str, name: &str| -> JsResult<Option<u32>> { if present { args.optional_mode(field(key)?, name) } else { Ok(None) } };
     let flag = |key: &str, name: &str| -> JsResult<bool> { Ok(present && args.optional_bool(field(key)?, name)?.unwrap_or(false)) };
     let opts = filewrite::WriteOptions {
         mode: mode("mode", "options.mode")?.unwrap_or(0o600),

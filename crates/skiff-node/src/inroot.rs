@@ -1,6 +1,6 @@
 //! readFileInRoot / mkdirInRoot.
 
-use napi_ffi::{spawn_promise, CallContext, JsError, JsResult, Value};
+use napi_ffi::{spawn_promise, CallContext, JsResult, Value};
 
 /// readFileInRoot(root, path, maxBytes): Promise<Buffer | undefined>
 pub fn read_file_in_root(cx: &CallContext) -> JsResult<Value> {
@@ -24,19 +24,11 @@ pub fn mkdir_in_root(cx: &CallContext) -> JsResult<Value> {
     let args = cx.args();
     let root = args.path(cx.arg(0), "root")?;
     let path = args.path(cx.arg(1), "path")?;
-    let mode = args
-        .optional_safe_integer(cx.arg(2), "mode")?
-        .unwrap_or(0o755);
-    if mode > 0o7777 {
-        return Err(JsError::out_of_range(format!(
-            "The value of \"mode\" is out of range. It must be an integer >= 0 and <= 4095 (0o7777). Received {}",
-            mode
-        )));
-    }
+    let mode = args.optional_mode(cx.arg(2), "mode")?.unwrap_or(0o755);
     spawn_promise(
         cx.env(),
         "mkdirInRoot",
-        move || inroot::mkdir_in_root(&root, &path, mode as u32),
+        move || inroot::mkdir_in_root(&root, &path, mode),
         |env, host_path| env.string(&host_path.to_string_lossy()),
     )
 }

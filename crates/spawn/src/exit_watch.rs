@@ -11,11 +11,11 @@
 //! seccomp filter that refuses pidfd_open, no fds left) gets that thread.
 
 use std::collections::HashMap;
-use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
-use sys_error::{errno, owned_fd, Result, SysError};
+use sys_error::{errno, owned_fd, retry, Result, SysError};
 
 use crate::wait::{check_pid, wait_exit};
 
@@ -40,17 +40,9 @@ pub fn notify_exit(pid: libc::pid_t, on_exit: OnExit) {
 
 /// Opens a pidfd for `pid` (ENOSYS on kernels before 5.3).
 pub(crate) fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd> {
-    loop {
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
-        if fd >= 0 {
-            // A new fd that nobody else owns.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
-        }
-        let err = SysError::last("pidfd_open");
-        if err.errno != libc::EINTR {
-            return Err(err);
-        }
-    }
+    let fd = retry("pidfd_open", || unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) } as RawFd)?;
+    // A new fd that nobody else owns.
+    unsafe { owned_fd(fd, "pidfd_open") }
 }
 
 fn wait_on_own_thread(pid: libc::pid_t, on_exit: OnExit) {

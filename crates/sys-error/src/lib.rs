@@ -116,6 +116,54 @@ pub fn check(rc: c_int, syscall: &'static str) -> Result<()> {
     }
 }
 
+/// Runs a -1-and-errno call again while a signal interrupts it (EINTR);
+/// its result, or its errno as a `SysError` naming `syscall`.
+pub fn retry(syscall: &'static str, mut f: impl FnMut() -> c_int) -> Result<c_int> {
+    loop {
+        let rc = f();
+        if rc >= 0 {
+            return Ok(rc);
+        }
+        let err = SysError::last(syscall);
+        if err.errno != libc::EINTR {
+            return Err(err);
+        }
+    }
+}
+
+/// Writes all of `buf` to `fd` (EIO should a write take nothing, which it
+/// cannot for a regular file or a pipe).
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<()> {
+    while !buf.is_empty() {
+        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let err = SysError::last("write");
+            if err.errno == libc::EINTR {
+                continue;
+            }
+            return Err(err);
+        }
+        if n == 0 {
+            return Err(SysError::new(libc::EIO, "write"));
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+/// mkdir(2) of one level, a directory already there being no error; true
+/// when this call made it.
+pub fn mkdir_if_missing(path: &Path, mode: u32) -> Result<bool> {
+    let c = path_to_cstring(path, "mkdir")?;
+    if unsafe { libc::mkdir(c.as_ptr(), mode) } == 0 {
+        return Ok(true);
+    }
+    if errno() == libc::EEXIST {
+        return Ok(false);
+    }
+    Err(SysError::last("mkdir").with_path(path))
+}
+
 /// Takes ownership of the new fd a libc call returned, or fails with its
 /// errno, so the fd is closed on every path from here on.
 ///
