@@ -43,7 +43,7 @@ async function bringUp(e2e: E2e, n: number, settle = 0): Promise<Up> {
   const runPod = await timed(async () => {
     podId = (await cri.RunPodSandbox!({ config })).podSandboxId;
   });
-  await sleep(settle);
+  if (settle > 0) await sleep(settle);
   const createStart = await timed(async () => {
     containerId = (await cri.CreateContainer!({ podSandboxId: podId, config: containerConfig(e2e, 'sleeper', ['sleep', '1000']), sandboxConfig: config })).containerId;
     await cri.StartContainer!({ containerId });
@@ -94,7 +94,7 @@ async function copyBundle(e2e: E2e, work: Work, containerId: string, id: string)
 async function runcFloor(e2e: E2e, work: Work, root: string, containerId: string, n: number, settle = 0): Promise<{ createStart: number; remove: number }> {
   const id = `floor${process.pid}x${n}`;
   const bundle = await copyBundle(e2e, work, containerId, id);
-  await sleep(settle);
+  if (settle > 0) await sleep(settle);
   const createStart = await timed(async () => {
     await exec(runcPath, ['--root', root, 'create', '--bundle', bundle, id]);
     await exec(runcPath, ['--root', root, 'start', id]);
@@ -109,7 +109,7 @@ async function driverAlone(e2e: E2e, work: Work, rt: OciRuntime, containerId: st
   const bundle = await copyBundle(e2e, work, containerId, id);
   const logPath = join(work.dir, 'logs', id, '0.log');
   await mkdir(join(work.dir, 'logs', id), { recursive: true });
-  await sleep(settle);
+  if (settle > 0) await sleep(settle);
   const took = await timed(async () => {
     await rt.create({ id, bundle, logPath, persistDir: join(work.dir, 'persist', id), terminal: false, stdin: false, stdinOnce: false, name: id });
     await rt.start(id);

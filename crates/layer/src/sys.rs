@@ -199,14 +199,7 @@ pub fn lutimensat(dir: RawFd, name: &CStr, times: &[libc::timespec; 2]) -> Resul
 pub fn pwrite_all(fd: RawFd, mut buf: &[u8], mut offset: u64) -> Result<()> {
     while !buf.is_empty() {
         let off = i64::try_from(offset).map_err(|_| SysError::new(libc::EFBIG, "pwrite"))?;
-        let n = unsafe { libc::pwrite(fd, buf.as_ptr().cast(), buf.len(), off) };
-        if n < 0 {
-            let err = SysError::last("pwrite");
-            if err.errno == libc::EINTR {
-                continue;
-            }
-            return Err(err);
-        }
+        let n = retry("pwrite", || unsafe { libc::pwrite(fd, buf.as_ptr().cast(), buf.len(), off) })?;
         if n == 0 {
             return Err(SysError::new(libc::EIO, "pwrite"));
         }

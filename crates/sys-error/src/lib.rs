@@ -117,11 +117,12 @@ pub fn check(rc: c_int, syscall: &'static str) -> Result<()> {
 }
 
 /// Runs a -1-and-errno call again while a signal interrupts it (EINTR);
-/// its result, or its errno as a `SysError` naming `syscall`.
-pub fn retry(syscall: &'static str, mut f: impl FnMut() -> c_int) -> Result<c_int> {
+/// its result (a descriptor, a count), or its errno as a `SysError` naming
+/// `syscall`.
+pub fn retry<T: Copy + Default + PartialOrd>(syscall: &'static str, mut f: impl FnMut() -> T) -> Result<T> {
     loop {
         let rc = f();
-        if rc >= 0 {
+        if rc >= T::default() {
             return Ok(rc);
         }
         let err = SysError::last(syscall);
@@ -135,14 +136,7 @@ pub fn retry(syscall: &'static str, mut f: impl FnMut() -> c_int) -> Result<c_in
 /// cannot for a regular file or a pipe).
 pub fn write_all(fd: RawFd, mut buf: &[u8]) -> Result<()> {
     while !buf.is_empty() {
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let err = SysError::last("write");
-            if err.errno == libc::EINTR {
-                continue;
-            }
-            return Err(err);
-        }
+        let n = retry("write", || unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })?;
         if n == 0 {
             return Err(SysError::new(libc::EIO, "write"));
         }
