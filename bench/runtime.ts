@@ -5,12 +5,12 @@
 //
 // Set up as on a node: volatile state (the daemon's runroot, runc's root, the
 // floor's bundles) on a tmpfs, as /run is there; logs and persistent state on
-// disk; each container's log directory made before CreateContainer, as the
-// kubelet makes it.
+// disk; before each CreateContainer, the container's log directory made and
+// its image looked up (ImageStatus), as the kubelet does.
 //
 //   node dist/bench/runtime.js          (root; runc, conmon, /usr/lib/cni, docker-registry)
 //
-// Environment: BENCH_RUNS (20) sequential runs, BENCH_CONCURRENCY (20), BENCH_PODS (50).
+// Environment: BENCH_RUNS (40) sequential runs, BENCH_CONCURRENCY (20), BENCH_PODS (50).
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,7 +20,7 @@ import { cleanupWork, makeWork, newRuntime, runcPath, type Work } from '../test/
 import { containerConfig, e2eProblem, podConfig, run, startE2e, type E2e } from '../test/e2e/fixtures.js';
 import { percentile, printTable, timed, type Figure } from './report.js';
 
-const runs = Number(process.env.BENCH_RUNS ?? 20);
+const runs = Number(process.env.BENCH_RUNS ?? 40);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 20);
 const alivePods = Number(process.env.BENCH_PODS ?? 50);
 /**
@@ -52,6 +52,8 @@ async function bringUp(e2e: E2e, n: number, settle = 0): Promise<Up> {
   // The kubelet makes the container's log directory before it asks for the container.
   await mkdir(dirname(join(config.logDirectory as string, container.logPath as string)), { recursive: true, mode: 0o755 });
   if (settle > 0) await sleep(settle);
+  // And it looks the image up (EnsureImageExists) right before CreateContainer.
+  await e2e.daemon.client.image.ImageStatus!({ image: container.image });
   const createStart = await timed(async () => {
     containerId = (await cri.CreateContainer!({ podSandboxId: podId, config: container, sandboxConfig: config })).containerId;
     await cri.StartContainer!({ containerId });
