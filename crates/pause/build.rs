@@ -1,6 +1,5 @@
-//! Links a binary statically against glibc: pause, so it runs in any rootfs
-//! (or none), and runtime-gate (which uses this file too), so its exec needs
-//! no dynamic loader.
+//! Links pause statically against glibc, so that it runs in any rootfs (or
+//! none).
 //!
 //! `-C target-feature=+crt-static` would be the usual way, but rustflags
 //! apply to the whole build and crt-static cannot produce the addon's
@@ -36,8 +35,7 @@ const LIBS: &[(&str, &str)] = &[
 ];
 
 fn main() {
-    // Relative to the package being built, which may be runtime-gate: name this file where it lives.
-    println!("cargo:rerun-if-changed=../pause/build.rs");
+    println!("cargo:rerun-if-changed=build.rs");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if os != "linux" || env != "gnu" {

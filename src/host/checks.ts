@@ -3,7 +3,7 @@ import { access, constants, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { SkiffConfig } from '../config/schema.js';
-import { pauseBinaryPath, runtimeGatePath } from '../native/index.js';
+import { pauseBinaryPath } from '../native/index.js';
 import { findCniNetwork } from '../network/cni_config.js';
 import { resolveRuntimeHandler } from '../oci/runtime_handlers.js';
 import { findExecutable } from './executables.js';
@@ -27,7 +27,6 @@ export async function checkHost(config: SkiffConfig): Promise<HostCheck[]> {
     checkCgroups(),
     ...Object.keys(config.runtimes).map((name) => checkRuntime(config, name)),
     checkMonitor(config),
-    checkOwnBinary('runtime-gate', runtimeGatePath, true, "every create runs conmon's runtime through it"),
     checkOwnBinary('pause', pauseBinaryPath, false, 'pods that share a PID namespace run it'),
     checkCniPlugins(config),
     checkCniConfig(config),

@@ -163,8 +163,12 @@ export interface OutputCapture {
   done: Promise<{ outputs: Buffer[]; dropped: number }>;
 }
 
-/** What one of a spawned child's fds is: /dev/null, a new stream socket, or a duplicate of one of ours. */
-export type SpawnStdio = 'null' | 'pipe' | number;
+/**
+ * What one of a spawned child's fds is: /dev/null, a new stream socket, a
+ * start pipe (a stream socket whose reader gets ECONNRESET, not EOF, should
+ * our end close before we wrote to it), or a duplicate of one of ours.
+ */
+export type SpawnStdio = 'null' | 'pipe' | 'start' | number;
 
 export interface SpawnChildOptions {
   /** The program's path, run as is (no PATH search; relative to `cwd`); also argv[0]. */
@@ -196,7 +200,7 @@ export interface ChildExit {
 export interface SpawnedChild {
   pid: number;
   /**
-   * Per stdio slot: for 'pipe', our end of a SOCK_STREAM socketpair, for
+   * Per stdio slot: for 'pipe' and 'start', our end of a SOCK_STREAM socketpair, for
    * `new net.Socket({ fd, readable: true, writable: true })` (end() shuts down
    * the writing side only, so a child's stdin can be closed while its output
    * still arrives); null for the other slots. Ours to close.
@@ -272,8 +276,6 @@ interface Addon {
 export const addonPath = join(packageRoot, 'build', 'skiff.node');
 /** Where `npm run build:native` installs the static pause binary (the infra process of PID-sharing pods). */
 export const pauseBinaryPath = join(packageRoot, 'build', 'pause');
-/** Where `npm run build:native` installs runtime-gate: conmon's runtime while a bundle is still being made. */
-export const runtimeGatePath = join(packageRoot, 'build', 'runtime-gate');
 
 let addon: Addon | undefined;
 

@@ -7,8 +7,8 @@ import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { spawnChild } from '../native/index.js';
 
-/** A child's fd: /dev/null, a socket pair whose other end we get, or one of ours passed in. */
-export type ChildStdio = 'null' | 'pipe' | number;
+/** A child's fd: /dev/null, a socket pair whose other end we get (for 'start', see SpawnStdio), or one of ours passed in. */
+export type ChildStdio = 'null' | 'pipe' | 'start' | number;
 
 export interface ChildOptions {
   /** The child's whole environment. */
@@ -29,7 +29,7 @@ export interface ChildExit {
 
 export interface Child {
   readonly pid: number;
-  /** Our end of each 'pipe' slot, null elsewhere. */
+  /** Our end of each 'pipe' and 'start' slot, null elsewhere. */
   readonly stdio: (Socket | null)[];
   /** Settles once the child has exited and been reaped. */
   readonly exited: Promise<ChildExit>;
@@ -64,7 +64,8 @@ export async function startChild(file: string, args: readonly string[], opts: Ch
     reaped = true;
     return { code: e.code, signal: exitSignal(e.signal) };
   });
-  const stdio = spawned.fds.map((fd) => (fd === null ? null : new Socket({ fd, readable: true, writable: true })));
+  // A start pipe's end is never read: the byte left in it is what resets the child's end should ours close unwritten.
+  const stdio = spawned.fds.map((fd, slot) => (fd === null ? null : new Socket({ fd, readable: opts.stdio[slot] !== 'start', writable: true })));
   return {
     pid: spawned.pid,
     stdio,

@@ -7,12 +7,12 @@ import { runCli, scratchDir } from '../helpers/daemon.js';
 describe('skiff check', () => {
   it('prints a row per host part and passes on a prepared host', async () => {
     const result = await runCli(['check', '--system-config', '', '--config-dir', '/nonexistent']);
-    for (const row of ['root', 'overlayfs', 'cgroups', 'runtime runc (default)', 'runtime crun', 'monitor conmon', 'runtime-gate', 'pause', 'CNI plugins', 'CNI config', 'iptables']) {
+    for (const row of ['root', 'overlayfs', 'cgroups', 'runtime runc (default)', 'runtime crun', 'monitor conmon', 'pause', 'CNI plugins', 'CNI config', 'iptables']) {
       assert.match(result.stdout, new RegExp(`^${row.replace(/[()]/g, '\\$&')}\\s+(ok|FAIL|warn)\\s`, 'm'), `row ${row}`);
     }
     assert.match(result.stdout, /^runtime runc \(default\)\s+ok\s+\/\S+runc: runc version \d/m);
     assert.match(result.stdout, /^monitor conmon\s+ok\s+\/\S+conmon: conmon version \d/m);
-    assert.match(result.stdout, /^runtime-gate\s+ok\s+\/\S+\/build\/runtime-gate$/m);
+    assert.match(result.stdout, /^pause\s+ok\s+\/\S+\/build\/pause$/m);
     assert.equal(result.code, 0, result.stdout);
   });
 

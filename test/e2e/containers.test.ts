@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { runcPath } from '../oci_runtime/fixtures.js';
-import { runtimeGatePath } from '../../src/native/index.js';
 import {
   containerCgroup,
   containerConfig,
@@ -230,13 +229,10 @@ describe('e2e: containers through the CRI', { skip, timeout: 150_000 }, () => {
       const state = JSON.parse((await run(runcPath, ['--root', myrunc.root, 'state', id])).stdout) as { status: string; pid: number };
       assert.equal(state.status, 'running');
       assert.ok((await stat(join(myrunc.root, id, 'state.json'))).isFile());
-      // conmon was told to run the handler's binary by its configured name (behind the gate
-      // that holds it while the bundle is made).
+      // conmon was told to run the handler's binary by its configured name.
       const conmons = (await run('pgrep', ['-f', `conmon.*-c ${id}`])).stdout.trim().split('\n');
       const cmdline = (await readFile(`/proc/${conmons[0]}/cmdline`, 'utf8')).split('\0');
-      const environ = (await readFile(`/proc/${conmons[0]}/environ`, 'utf8')).split('\0');
-      assert.equal(cmdline[cmdline.indexOf('-r') + 1], runtimeGatePath);
-      assert.ok(environ.includes(`SKIFF_GATE_RUNTIME=${myrunc.binary}`), environ.join(' '));
+      assert.equal(cmdline[cmdline.indexOf('-r') + 1], myrunc.binary);
       assert.equal(cmdline[cmdline.indexOf('--runtime-arg') + 1], `--root=${myrunc.root}`);
 
       const out = await runToExit(e2e, pod, containerConfig(e2e, 'hello', ['sh', '-c', 'echo hello from myrunc; exit 4']));

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { attachSocketPath, conmonCreateArgs, conmonLogLevel, conmonPipeEnvironment, gateEnvironment, runtimeEnvironment } from '../../src/oci/runtime/conmon_args.js';
+import { attachSocketPath, conmonCreateArgs, conmonLogLevel, conmonPipeEnvironment, runtimeEnvironment } from '../../src/oci/runtime/conmon_args.js';
 import { assembleLines, parseCriLog, parseCriLogLine } from '../../src/oci/runtime/cri_log.js';
 import { ctlLine, writeCtl } from '../../src/oci/runtime/ctl.js';
 import { isRuntimeError, runtimeMessage, saysNotFound } from '../../src/oci/runtime/errors.js';
@@ -68,15 +68,9 @@ describe('conmon command line', () => {
     assert.deepEqual(env, { PATH: '/bin', FOO: 'a=b', XDG_RUNTIME_DIR: '/run/user/0' });
   });
 
-  it('names the pipes it is given: sync always, the start pipe and the gate only when there', () => {
-    assert.deepEqual(conmonPipeEnvironment({ start: false, gate: false }), { _OCI_SYNCPIPE: '3' });
-    assert.deepEqual(conmonPipeEnvironment({ start: true, gate: true }), { _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', SKIFF_GATE_FD: '5' });
-  });
-
-  it('tells runtime-gate the runtime by absolute path', () => {
-    assert.deepEqual(gateEnvironment('/usr/sbin/runc'), { SKIFF_GATE_RUNTIME: '/usr/sbin/runc' });
-    // A runtime found through a relative PATH entry: the gate runs absolute paths only.
-    assert.equal(gateEnvironment('bin/runc').SKIFF_GATE_RUNTIME, resolve('bin/runc'));
+  it('names the pipes it is given: sync always, the start pipe only when there', () => {
+    assert.deepEqual(conmonPipeEnvironment({ start: false }), { _OCI_SYNCPIPE: '3' });
+    assert.deepEqual(conmonPipeEnvironment({ start: true }), { _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4' });
   });
 
   it('maps log levels to ones conmon accepts', () => {

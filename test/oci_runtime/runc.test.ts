@@ -169,7 +169,7 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     return out;
   }
 
-  it('bundleReady: conmon sets itself up before the bundle exists; its runtime waits at the gate until it is ready', async () => {
+  it('bundleReady: conmon loads before the bundle exists and waits at its start pipe until it is ready', async () => {
     const b = await bundle('exit 4');
     const config = await readFile(`${b.bundle}/config.json`);
     await rm(`${b.bundle}/config.json`);
@@ -179,10 +179,10 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     await sleep(300);
     const [conmon] = await conmonsFor(b.id);
     assert.ok(conmon, 'conmon is up');
-    // Done with its set-up: pidfile written, attach socket bound, its runtime child started.
+    // Loaded and waiting: its pidfile written, the log file it opens as it starts there, no runtime child yet.
     assert.equal(Number(await readFile(`${b.bundle}/conmon-pidfile`, 'utf8')), conmon);
-    assert.ok((await stat(`${work.attachDir}/${b.id}/attach`)).isSocket());
-    assert.deepEqual((await childrenOf(conmon)).map((c) => c.comm), ['runtime-gate']);
+    assert.ok((await stat(b.logPath)).isFile());
+    assert.deepEqual(await childrenOf(conmon), []);
     assert.equal(await rt.state(b.id), undefined, 'the runtime has not run');
     await writeFile(`${b.bundle}/config.json`, config);
     ready();
@@ -193,13 +193,13 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     await removeAndCheck(b);
   });
 
-  it('bundleReady rejected: the gate fails, no runtime runs, and conmon leaves nothing behind', async () => {
+  it('bundleReady rejected: conmon exits without running the runtime and leaves nothing behind', async () => {
     const b = await bundle('exit 0');
     let fail!: (err: Error) => void;
     const creating = rt.create({ id: b.id, bundle: b.bundle, logPath: b.logPath, terminal: false, stdin: false, stdinOnce: false, name: b.id, bundleReady: new Promise<void>((_, reject) => (fail = reject)) });
     await sleep(300);
     assert.equal((await conmonsFor(b.id)).length, 1, 'conmon is up and waiting');
-    assert.ok((await stat(`${work.attachDir}/${b.id}`)).isDirectory(), 'conmon made its attach link');
+    assert.ok((await stat(b.logPath)).isFile(), 'conmon opened the log file');
     fail(new Error('mounting the rootfs failed'));
     await assert.rejects(creating, /mounting the rootfs failed/);
     await sleep(100);
@@ -209,7 +209,7 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     await assert.rejects(stat(`${work.attachDir}/${b.id}`), { code: 'ENOENT' }, 'the attach link is removed');
   });
 
-  it('a daemon that dies while conmon waits at the gate: no runtime runs, and conmon exits', async () => {
+  it('a daemon that dies while conmon waits at its start pipe: no runtime runs, and conmon exits', async () => {
     const b = await bundle('exit 0');
     // Another process plays the daemon: it starts the create (the bundle never becomes ready), says
     // when conmon is up, and is killed.
@@ -228,10 +228,10 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     });
     const [conmon] = await conmonsFor(b.id);
     assert.ok(conmon, 'conmon is up');
-    assert.deepEqual((await childrenOf(conmon)).map((c) => c.comm), ['runtime-gate']);
+    assert.deepEqual(await childrenOf(conmon), []);
     daemon.kill('SIGKILL');
     for (let i = 0; i < 100 && (await conmonsFor(b.id)).length > 0; i++) await sleep(50);
-    assert.deepEqual(await conmonsFor(b.id), [], 'conmon exits once the gate fails');
+    assert.deepEqual(await conmonsFor(b.id), [], 'conmon exits once its start pipe is reset');
     assert.equal(await rt.state(b.id), undefined, 'the runtime never ran');
   });
 

@@ -30,7 +30,7 @@
 //!   bridgeFd(fd, 'bytes' | 'packets'): number
 //!   dialLoopback({ netns?, port, timeoutMs? }): Promise<number>
 //!   captureOutput(count, maxBytes): { fds, cancelFd, done: Promise<{ outputs, dropped }> }
-//!   spawnChild({ file, args, env, cwd?, stdio: ('null'|'pipe'|fd)[],
+//!   spawnChild({ file, args, env, cwd?, stdio: ('null'|'pipe'|'start'|fd)[],
 //!                newSession? })
 //!     : Promise<{ pid, fds: (number|null)[],
 //!                 exited: Promise<{ code, signal }> }>

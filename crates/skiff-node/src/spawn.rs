@@ -15,9 +15,10 @@ const MAX_STDIO: usize = 16;
 /// spawnChild({ file, args, env, cwd?, stdio, newSession?, unref? }):
 ///   Promise<{ pid, fds: (number | null)[], exited: Promise<{ code, signal }> }>
 ///
-/// `stdio[i]` ('null' | 'pipe' | an fd of the caller's) becomes the
-/// child's fd i; `fds[i]` is JS's end of each 'pipe' slot (a stream socket,
-/// JS owns and must close it). `exited` settles once the child has exited
+/// `stdio[i]` ('null' | 'pipe' | 'start' | an fd of the caller's) becomes
+/// the child's fd i; `fds[i]` is JS's end of each 'pipe' or 'start' slot (a
+/// stream socket, JS owns and must close it). A 'start' slot is a pipe whose
+/// reader fails (ECONNRESET) if JS's end closes before JS wrote to it. `exited` settles once the child has exited
 /// and been reaped: until then the pid cannot be reused, so process.kill
 /// on it is safe. With `unref`, waiting for it does not keep node alive.
 pub fn spawn_child(cx: &CallContext) -> JsResult<Value> {
@@ -167,11 +168,12 @@ fn c_string(args: Args, value: Value, name: &str) -> JsResult<String> {
 }
 
 fn stdio_slot(env: Env, args: Args, value: Value, name: &str) -> JsResult<Stdio> {
-    let expected = format!("The \"{}\" argument must be 'null', 'pipe' or a file descriptor.", name);
+    let expected = format!("The \"{}\" argument must be 'null', 'pipe', 'start' or a file descriptor.", name);
     match env.type_of(value)? {
         ValueType::String => match env.get_string(value)?.as_str() {
             "null" => Ok(Stdio::Null),
             "pipe" => Ok(Stdio::Pipe),
+            "start" => Ok(Stdio::StartPipe),
             other => Err(JsError::invalid_value(format!("{} Received '{}'", expected, other))),
         },
         ValueType::Number => {

@@ -18,6 +18,13 @@ pub enum Stdio {
     /// socket rather than a pipe so that either side can shut down its
     /// writing half and still read.
     Pipe,
+    /// A [`Pipe`](Stdio::Pipe) for a child that waits to be told to go
+    /// (conmon's start pipe). One byte sent from the child's end is left
+    /// unread in ours, so that if ours closes before we write anything,
+    /// the child's read fails with ECONNRESET instead of returning EOF: a
+    /// child that takes EOF for "go" stops instead of going on after our
+    /// death. Whatever we write is read normally.
+    StartPipe,
     /// A duplicate of this fd of the caller's, which keeps its own.
     Fd(RawFd),
 }

@@ -4,7 +4,7 @@ use std::os::raw::c_int;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::{AsRawFd, OwnedFd, RawFd};
 
-use sys_error::{owned_fd, path_to_cstring, stream_socketpair, Result, SysError};
+use sys_error::{owned_fd, path_to_cstring, stream_socketpair, write_all, Result, SysError};
 
 use crate::actions::{FileActions, SpawnAttr};
 use crate::command::{CStringArray, Command, Stdio};
@@ -60,6 +60,12 @@ pub fn spawn(cmd: &Command) -> Result<Child> {
             }
             Stdio::Pipe => {
                 let (ours, theirs) = stream_socketpair()?;
+                (dup_above(theirs.as_raw_fd(), slots)?, Some(ours))
+            }
+            Stdio::StartPipe => {
+                let (ours, theirs) = stream_socketpair()?;
+                // Unread in ours: the kernel resets theirs should ours close with it still there.
+                write_all(theirs.as_raw_fd(), &[0])?;
                 (dup_above(theirs.as_raw_fd(), slots)?, Some(ours))
             }
             Stdio::Fd(fd) => {

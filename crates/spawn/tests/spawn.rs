@@ -279,3 +279,50 @@ fn argv_zero_is_the_program_path() {
     let (cmdline, _) = output(cmd);
     assert_eq!(cmdline, "/bin/sh\0-c\0cat /proc/$$/cmdline\0");
 }
+
+/// A child reading one byte from its start pipe (fd 3): what it got on
+/// stdout, what head said on stderr, and its exit code.
+fn start_pipe_reader(delay: &str, go: Option<u8>, close_ours: bool) -> (String, String, ExitStatus) {
+    let mut cmd = sh(&format!("sleep {}; head -c 1 <&3", delay));
+    cmd.stdio = vec![Stdio::Null, Stdio::Pipe, Stdio::Pipe, Stdio::StartPipe];
+    let mut child = spawn(&cmd).unwrap();
+    let start = child.pipes[3].take().unwrap();
+    if let Some(byte) = go {
+        assert_eq!(unsafe { libc::write(start.as_raw_fd(), [byte].as_ptr().cast(), 1) }, 1);
+    }
+    // Kept open, it goes when the child has ended.
+    let kept = if close_ours {
+        drop(start);
+        None
+    } else {
+        Some(start)
+    };
+    let out = read_all(child.pipes[1].take().unwrap());
+    let err = read_all(child.pipes[2].take().unwrap());
+    let status = wait(child.pid);
+    drop(kept);
+    (out, err, status)
+}
+
+#[test]
+fn start_pipe_closed_without_a_byte_fails_the_childs_read() {
+    let (out, err, status) = start_pipe_reader("0", None, true);
+    assert_eq!(out, "");
+    assert!(err.contains("Connection reset by peer"), "head said: {}", err);
+    assert_eq!(status, exited(1));
+}
+
+#[test]
+fn start_pipe_byte_is_read_even_after_our_end_closed() {
+    // Written and closed before the child reads: it still gets the byte.
+    let (out, err, status) = start_pipe_reader("0.2", Some(b'g'), true);
+    assert_eq!((out.as_str(), err.as_str()), ("g", ""));
+    assert_eq!(status, exited(0));
+}
+
+#[test]
+fn start_pipe_byte_reaches_a_waiting_child() {
+    let (out, _, status) = start_pipe_reader("0", Some(b'g'), false);
+    assert_eq!(out, "g");
+    assert_eq!(status, exited(0));
+}

@@ -2,7 +2,7 @@
 // order and spelling CRI-O uses with conmon 2.1.x. Pure functions: the
 // driver and the tests share them.
 
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 
 export interface ConmonCreateInput {
   id: string;
@@ -85,17 +85,10 @@ export function runtimeEnvironment(monitorEnv: readonly string[], base: NodeJS.P
 /**
  * The fd numbers of the pipes conmon is given, in the environment variables
  * that name them: fd 3 carries sync messages; fd 4, when there is one, the
- * start byte conmon waits for before anything else; fd 5, when there is one,
- * runtime-gate's go byte (conmon's runtime child inherits it).
+ * start byte conmon waits for before it forks anything.
  */
-export function conmonPipeEnvironment(pipes: { start: boolean; gate: boolean }): NodeJS.ProcessEnv {
-  return { _OCI_SYNCPIPE: '3', ...(pipes.start ? { _OCI_STARTPIPE: '4' } : {}), ...(pipes.gate ? { SKIFF_GATE_FD: '5' } : {}) };
-}
-
-/** runtime-gate's other setting, in conmon's environment (its runtime child inherits it): the runtime to become. */
-export function gateEnvironment(runtimePath: string): NodeJS.ProcessEnv {
-  // The gate runs only an absolute path (a PATH search found it relative to our working directory).
-  return { SKIFF_GATE_RUNTIME: resolve(runtimePath) };
+export function conmonPipeEnvironment(pipes: { start: boolean }): NodeJS.ProcessEnv {
+  return { _OCI_SYNCPIPE: '3', ...(pipes.start ? { _OCI_STARTPIPE: '4' } : {}) };
 }
 
 /** A pino level as conmon spells it (conmon rejects unknown levels). */

@@ -4,11 +4,13 @@
 //     spawn is the monitor, our child until it exits after its container)
 //     with fd 3 (sync) as a socketpair, in the bundle directory, in a
 //     session of its own, and write its pid file;
-//  2. only when the caller must place conmon first (a cgroup, say): fd 4 is a
-//     start pipe conmon blocks on until one byte is written to it;
-//  3. conmon sets up and runs `runtime create`, or, while the caller still
-//     makes the bundle, runtime-gate, which waits on fd 5 (passed down
-//     through conmon) for a go byte of its own;
+//  2. when the caller must place conmon first (a cgroup, say) or is still
+//     making the bundle: fd 4 is a start pipe conmon blocks on, once it has
+//     loaded and opened the log file, until one byte is written to it. Closed
+//     unwritten (a failed create, or the daemon's death), it fails conmon's
+//     read (a 'start' slot: ECONNRESET, not EOF) and conmon exits without
+//     running the runtime;
+//  3. conmon sets up and runs `runtime create`;
 //  4. read the first line from the sync pipe: `{"pid": N}` on success,
 //     `{"pid": -1, "message": "<runtime stderr>"}` on failure, or nothing
 //     (EOF) when conmon 2.1.6 fails without a message.
@@ -33,16 +35,16 @@ export interface ConmonSpawnInput {
   pidFile: string;
   timeoutMs: number;
   /**
-   * Given, conmon gets a start pipe and waits on it, before anything else, until
+   * Given, conmon waits at its start pipe, before it forks anything, until
    * this has run (CRI-O moves it into its cgroup here); a rejection kills conmon.
-   * Without it conmon goes straight on.
    */
   beforeStart?: (pid: number) => Promise<void>;
   /**
-   * With runtime-gate as conmon's runtime: settles when the runtime may run.
-   * The sync wait is timed from then. A rejection closes the gate instead:
-   * the gate fails without running the runtime, conmon reports that, and
-   * spawnConmon rejects with the same error.
+   * Given, conmon waits at its start pipe until this settles: the runtime
+   * runs once it resolves, and the sync wait is timed from then. A rejection
+   * closes the pipe unwritten instead: conmon exits without running the
+   * runtime, and spawnConmon rejects with the same error.
+   * Without either, conmon goes straight on.
    */
   runtimeReady?: Promise<void>;
 }
@@ -67,11 +69,12 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
   let started = Date.now();
   const remaining = (): number => Math.max(0, input.timeoutMs - (Date.now() - started));
   let child: Child;
+  const waits = input.beforeStart !== undefined || input.runtimeReady !== undefined;
   try {
     child = await startChild(input.monitorPath, input.args, {
       cwd: input.cwd,
-      env: { ...input.env, ...conmonPipeEnvironment({ start: input.beforeStart !== undefined, gate: input.runtimeReady !== undefined }) },
-      stdio: ['null', 'pipe', 'pipe', 'pipe', input.beforeStart ? 'pipe' : 'null', ...(input.runtimeReady ? (['pipe'] as const) : [])],
+      env: { ...input.env, ...conmonPipeEnvironment({ start: waits }) },
+      stdio: ['null', 'pipe', 'pipe', 'pipe', waits ? 'start' : 'null'],
       // setsid: no terminal signal of the daemon's group reaches it or its container.
       newSession: true,
       // It lives as long as its container: waiting for it must not hold the daemon up.
@@ -82,7 +85,7 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
     throw new ConmonStartError(`cannot run ${input.monitorPath}: ${why}`, { cause: err });
   }
   const pid = child.pid;
-  const [, stdout, stderr, syncPipe, startPipe, gatePipe] = child.stdio as (Socket | undefined)[];
+  const [, stdout, stderr, syncPipe, startPipe] = child.stdio as (Socket | undefined)[];
   const output = new OutputBuffer(16 * 1024);
   for (const s of [stdout!, stderr!]) {
     s.on('data', (c: Buffer) => output.push(c));
@@ -90,7 +93,7 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
   }
   // A child the addon could not wait for counts as one that never exited.
   const exited = child.exited.catch(neverSettles);
-  for (const s of [startPipe, syncPipe!, gatePipe]) s?.on('error', () => undefined);
+  for (const s of [startPipe, syncPipe!]) s?.on('error', () => undefined);
   // Before conmon may go on: a restart that finds this container half made kills conmon by it.
   // After the start hook, which may first clear an earlier container's files.
   const writePidFile = (): Promise<void> => writeWholeFile(input.pidFile, `${pid}`);
@@ -109,19 +112,18 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
       release();
       throw err;
     }
-    startPipe!.end(Buffer.of(0));
   } else {
     pidWritten = writePidFile();
     pidWritten.catch(() => undefined);
   }
   let abandoned: { err: unknown } | undefined;
-  if (gatePipe) {
+  if (startPipe) {
     try {
       await Promise.all([input.runtimeReady, pidWritten]);
-      gatePipe.end(Buffer.of(0));
+      startPipe.end(Buffer.of(0));
     } catch (err) {
       abandoned = { err };
-      gatePipe.destroy();
+      startPipe.destroy();
     }
   }
   // Timed from here: the wait before it is the caller's. A conmon that died
@@ -131,15 +133,15 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
 
   const result = await sync;
   if (abandoned) {
-    // conmon reports the gate's failure and exits; the caller cleans up after it. One that
-    // said nothing in time may never have got that far.
+    // conmon's read fails and it exits; the caller cleans up after it. One that did not
+    // end in time may never have got that far.
     if (result.timedOut) child.kill('SIGKILL', { group: true });
     release();
     // Not after the caller's clean-up: a pid file written then would outlive it.
     await pidWritten.catch(() => undefined);
     throw abandoned.err;
   }
-  // Written by now, unless conmon had neither gate nor start pipe (its runtime ran at once).
+  // Written by now, unless conmon had no start pipe (its runtime ran at once).
   await pidWritten.catch(() => undefined);
   const handshake = { conmonPid: pid, killSpawned: () => void child.kill('SIGKILL', { group: true }), sync: result };
   if (reportedPid(result) !== undefined) {

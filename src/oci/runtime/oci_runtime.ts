@@ -4,7 +4,7 @@
 // CRI-O drives runc and crun:
 //
 //   create   conmon ... -r <runtime> --runtime-arg --root=<root> ...
-//            (-r runtime-gate while the bundle is still being made)
+//            (held at its start pipe while the bundle is still being made)
 //   start    <runtime> --root <root> [--systemd-cgroup] start <id>
 //   kill     <runtime> --root <root> [--systemd-cgroup] kill [--all] <id> <signo>
 //   state    <runtime> --root <root> [--systemd-cgroup] state <id>
@@ -14,8 +14,8 @@
 // Exits come from conmon's exit files (ExitWatcher), log reopening and
 // terminal resizes go through conmon's ctl FIFO.
 
-import { constants, watch } from 'node:fs';
-import { access, lstat, mkdir, readFile, readlink, rm, stat, unlink } from 'node:fs/promises';
+import { watch } from 'node:fs';
+import { lstat, mkdir, readFile, readlink, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ResolvedRuntimeHandler } from '../runtime_handlers.js';
@@ -23,7 +23,6 @@ import { signalName, signalNumber } from '../spec/signals.js';
 import type { OciResources } from '../spec/types.js';
 import { invalidArgument } from '../../server/rpc.js';
 import { bundleCgroupDir } from '../../cgroups/bundle_cgroup.js';
-import { runtimeGatePath } from '../../native/index.js';
 import { runCommand } from '../../process/command.js';
 import { readPidFile } from '../../process/pid_file.js';
 import {
@@ -31,7 +30,6 @@ import {
   conmonCreateArgs,
   conmonLogLevel,
   conmonPidFile,
-  gateEnvironment,
   runtimeEnvironment,
 } from './conmon_args.js';
 import { conmonComplaints, ConmonStartError, spawnConmon } from './conmon_spawn.js';
@@ -62,8 +60,6 @@ export interface OciRuntimeOptions {
   killTimeoutMs?: number;
   /** conmon --log-level; default: the logger's level. */
   monitorLogLevel?: string;
-  /** The runtime-gate binary, for creates given `bundleReady`; default: the one the build installs. */
-  runtimeGate?: string;
 }
 
 export interface CreateContainerOptions {
@@ -85,10 +81,10 @@ export interface CreateContainerOptions {
   placeMonitor?: (conmonPid: number) => Promise<void>;
   /**
    * Given while the caller still makes the bundle: conmon then starts at once
-   * and sets itself up meanwhile (exec, fork, log file, attach socket: several
-   * ms off the critical path), with runtime-gate as its runtime, which becomes
-   * the runtime once this resolves. A rejection (or the daemon's death) makes
-   * the gate fail without running it; create rejects with the same error.
+   * and loads meanwhile (exec, linking, log file: milliseconds off the
+   * critical path), and waits at its start pipe until this resolves. A
+   * rejection (or the daemon's death) closes the pipe unwritten: conmon exits
+   * without running the runtime, and create rejects with the same error.
    */
   bundleReady?: Promise<void>;
   /**
@@ -142,7 +138,6 @@ export class OciRuntime {
   private readonly containers = new Map<string, ContainerFiles>();
   private readonly stopping = new Map<string, { shorten: (deadline: number) => void; done: Promise<void> }>();
   private dirsMade: Promise<void> | undefined;
-  private gateChecked: Promise<void> | undefined;
 
   constructor(private readonly opts: OciRuntimeOptions) {
     this.name = opts.handler.name;
@@ -167,8 +162,6 @@ export class OciRuntime {
       throw new RuntimeError('failed', `runtime "${this.name}": monitor ${this.opts.handler.config.monitor_path || '"conmon" in PATH'} not found or not executable`);
     }
 
-    const gated = c.bundleReady !== undefined;
-    const gate = this.opts.runtimeGate ?? runtimeGatePath;
     // What conmon needs before it runs (the log file's directory, which it opens as it loads, is the caller's).
     const startable = Promise.all([
       this.ownDirs(),
@@ -183,7 +176,6 @@ export class OciRuntime {
             join(c.bundle, 'oom'),
             ...(c.persistDir ? [join(c.persistDir, 'exit'), join(c.persistDir, 'oom')] : []),
           ].map(removeFile)),
-      ...(gated ? [this.gateUsable(gate)] : []),
     ]);
     // Awaited before the spawn, or in the start hook while conmon waits to be placed; this only
     // keeps an early failure from going unhandled meanwhile.
@@ -197,7 +189,7 @@ export class OciRuntime {
       exitsDir: this.opts.exitsDir,
       attachSocketDir: this.opts.attachSocketDir,
       ...(c.persistDir !== undefined ? { persistDir: c.persistDir } : {}),
-      runtimePath: gated ? gate : runtimePath,
+      runtimePath,
       runtimeRoot: this.root,
       logLevel: this.opts.monitorLogLevel ?? conmonLogLevel(this.opts.log.level),
       systemdCgroup: this.systemd,
@@ -217,12 +209,11 @@ export class OciRuntime {
       handshake = await spawnConmon({
         monitorPath,
         args,
-        env: { ...this.env, ...(gated ? gateEnvironment(runtimePath) : {}) },
+        env: this.env,
         cwd: c.bundle,
         pidFile: conmonPidFile(c.bundle),
         timeoutMs,
-        // A start pipe only to place conmon before it does anything; otherwise it
-        // loads and sets up at once (the gate holds the runtime back).
+        // conmon waits at its start pipe for whichever of these is given.
         ...(placeMonitor
           ? {
               beforeStart: async (pid: number) => {
@@ -308,15 +299,6 @@ export class OciRuntime {
     await this.runtime('delete', id, ['delete', '--force', id]).catch((err: unknown) => {
       if (!isRuntimeError(err, 'not-found')) this.log.warn({ err, id }, 'deleting an abandoned container');
     });
-  }
-
-  /** Whether runtime-gate can be run, checked once (a failure is retried next time). */
-  private gateUsable(gate: string): Promise<void> {
-    this.gateChecked ??= access(gate, constants.X_OK).catch((err: unknown) => {
-      this.gateChecked = undefined;
-      throw new RuntimeError('failed', `container create failed: ${gate} is not executable (build it with npm run build:native): ${(err as Error).message}`, '', { cause: err });
-    });
-    return this.gateChecked;
   }
 
   /** The directories this driver shares between containers, made once (a failure is retried next time). */
