@@ -27,7 +27,7 @@ export async function checkHost(config: SkiffConfig): Promise<HostCheck[]> {
     checkCgroups(),
     ...Object.keys(config.runtimes).map((name) => checkRuntime(config, name)),
     checkMonitor(config),
-    checkOwnBinary('pause', pauseBinaryPath, false, 'pods that share a PID namespace run it'),
+    checkOwnBinary('pause', pauseBinaryPath, 'pods that share a PID namespace run it'),
     checkCniPlugins(config),
     checkCniConfig(config),
     checkIptables(),
@@ -141,8 +141,9 @@ async function checkMonitor(config: SkiffConfig): Promise<HostCheck> {
   return { name: 'monitor conmon', ok: true, required: true, detail: `${path}: ${version}` };
 }
 
-/** A binary `npm run build` installs beside the addon. */
-async function checkOwnBinary(name: string, path: string, required: boolean, why: string): Promise<HostCheck> {
+/** A binary `npm run build` installs beside the addon; a warning when missing (only some pods need it). */
+async function checkOwnBinary(name: string, path: string, why: string): Promise<HostCheck> {
+  const required = false;
   const ok = await access(path, constants.X_OK).then(
     () => true,
     () => false,
