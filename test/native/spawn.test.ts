@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import { isNativeError, runProgram, spawnChild, type RunProgramOptions, type SpawnChildOptions } from '../../src/native/index.js';
 import { scratchDir } from '../helpers/daemon.js';
+import { collect } from '../helpers/socket_text.js';
 
 const env = ['PATH=/usr/bin:/bin'];
 const sh = (script: string, stdio: SpawnChildOptions['stdio'] = ['null', 'null', 'null']): SpawnChildOptions => ({
@@ -21,16 +22,6 @@ const socket = (fd: number | null | undefined): Socket => {
   assert.equal(typeof fd, 'number');
   return new Socket({ fd: fd as number, readable: true, writable: true });
 };
-
-/** Everything read until the socket closes. */
-const collect = (sock: Socket): Promise<string> =>
-  new Promise((resolve, reject) => {
-    let text = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (chunk: string) => (text += chunk));
-    sock.on('error', reject);
-    sock.on('close', () => resolve(text));
-  });
 
 /** How long `start` holds the event loop: from the call to the next setImmediate. */
 const loopStall = async (start: () => void): Promise<number> => {

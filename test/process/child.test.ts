@@ -2,16 +2,7 @@ import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { startChild } from '../../src/process/child.js';
-
-/** Everything read until the socket ends. */
-const collect = (sock: Socket): Promise<string> =>
-  new Promise((resolve, reject) => {
-    let text = '';
-    sock.setEncoding('utf8');
-    sock.on('data', (chunk: string) => (text += chunk));
-    sock.on('error', reject);
-    sock.on('end', () => resolve(text));
-  });
+import { collect } from '../helpers/socket_text.js';
 
 /** A child that reads one byte from its start pipe (fd 3) and prints it; what it printed and said, and how it ended. */
 async function startPipeReader(act: (start: Socket) => void) {
