@@ -139,8 +139,9 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     runtimeCreated: false,
   };
   // conmon is started as soon as its paths exist and loads while the bundle is made, then
-  // waits at its start pipe; its runtime runs once `bundleReady` resolves, and none runs if it rejects or the
-  // daemon dies first. A restart undoes a half-made container (killing its conmon first).
+  // waits at its start pipe; its runtime runs once `bundleReady` resolves, and none runs if
+  // it rejects or the daemon dies first. A restart undoes a half-made container (killing
+  // its conmon first).
   const bundleReady = settleable();
   let creating: Promise<CreatedContainer> | undefined;
   try {

@@ -143,14 +143,13 @@ async function checkMonitor(config: SkiffConfig): Promise<HostCheck> {
 
 /** A binary `npm run build` installs beside the addon; a warning when missing (only some pods need it). */
 async function checkOwnBinary(name: string, path: string, why: string): Promise<HostCheck> {
-  const required = false;
   const ok = await access(path, constants.X_OK).then(
     () => true,
     () => false,
   );
   return ok
-    ? { name, ok, required, detail: path }
-    : { name, ok, required, detail: `${path} is missing or not executable (${why})`, fix: 'build it: npm run build:native' };
+    ? { name, ok, required: false, detail: path }
+    : { name, ok, required: false, detail: `${path} is missing or not executable (${why})`, fix: 'build it: npm run build:native' };
 }
 
 async function checkCniPlugins(config: SkiffConfig): Promise<HostCheck> {

@@ -200,10 +200,12 @@ export interface ChildExit {
 export interface SpawnedChild {
   pid: number;
   /**
-   * Per stdio slot: for 'pipe' and 'start', our end of a SOCK_STREAM socketpair, for
+   * Per stdio slot: for 'pipe', our end of a SOCK_STREAM socketpair, for
    * `new net.Socket({ fd, readable: true, writable: true })` (end() shuts down
    * the writing side only, so a child's stdin can be closed while its output
-   * still arrives); null for the other slots. Ours to close.
+   * still arrives); for 'start', the same but only ever written to (reading it
+   * would take away what makes an unwritten close a reset); null for the
+   * other slots. Ours to close.
    */
   fds: (number | null)[];
   /**

@@ -18,9 +18,9 @@ const MAX_STDIO: usize = 16;
 /// `stdio[i]` ('null' | 'pipe' | 'start' | an fd of the caller's) becomes
 /// the child's fd i; `fds[i]` is JS's end of each 'pipe' or 'start' slot (a
 /// stream socket, JS owns and must close it). A 'start' slot is a pipe whose
-/// reader fails (ECONNRESET) if JS's end closes before JS wrote to it. `exited` settles once the child has exited
-/// and been reaped: until then the pid cannot be reused, so process.kill
-/// on it is safe. With `unref`, waiting for it does not keep node alive.
+/// reader fails (ECONNRESET) if JS's end closes before JS wrote to it.
+/// `exited` settles once the child has exited and been reaped: until then
+/// the pid cannot be reused, so process.kill on it is safe. With `unref`, waiting for it does not keep node alive.
 pub fn spawn_child(cx: &CallContext) -> JsResult<Value> {
     let env = cx.env();
     let args = cx.args();
