@@ -148,12 +148,27 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     const logDirectory = pod.config.logDirectory;
     checkLogPath(logDirectory, config.logPath);
     const runDirMade = mkdir(runDir, { recursive: true });
-    const launched = Promise.all([makeLogPath(logDirectory, config.logPath, runDir), runtimeFor(deps, pod.runtimeHandler), runDirMade]).then(([logPath, runtime]) => {
-      creating = runtime.create({ id, bundle: runDir, logPath, terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdinOnce, name, bundleReady: bundleReady.promise, newId: true });
-      // Awaited once the bundle is ready, or on undo.
-      creating.catch(() => undefined);
-      return logPath;
-    });
+    // Resolves once conmon runs. conmon's load is the longest branch, so the bundle's work
+    // (mount, spec, config.json) waits for its spawn rather than hold up the spawn's thread.
+    const launched = Promise.all([makeLogPath(logDirectory, config.logPath, runDir), runtimeFor(deps, pod.runtimeHandler), runDirMade]).then(
+      ([logPath, runtime]) =>
+        new Promise<string>((resolve, reject) => {
+          creating = runtime.create({
+            id,
+            bundle: runDir,
+            logPath,
+            terminal: config.tty,
+            stdin: config.stdin,
+            stdinOnce: config.stdinOnce,
+            name,
+            bundleReady: bundleReady.promise,
+            newId: true,
+            onMonitorSpawned: () => resolve(logPath),
+          });
+          // A failure before the spawn; later ones are awaited once the bundle is ready, or on undo.
+          creating.catch(reject);
+        }),
+    );
     // The record comes before the mount and config.json (each step is undone from it after a
     // crash); what only reads is done meanwhile. One write covers the steps up to the runtime's
     // create (undo tolerates a rootfs never mounted and a runtime container never created). It
@@ -164,7 +179,7 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     const recorded = deps.containers.putUnflushed({ ...record, mounted: true, runtimeCreated: true }).then((r) => (record = r));
     // The record's write makes dataDir; the launch, the run directory. The mount makes the
     // empty upper, work and rootfs directories (undo removes them with those two).
-    const mountable = Promise.all([recorded, runDirMade]);
+    const mountable = Promise.all([recorded, launched]);
     const mounted = mountable.then(() =>
       overlayMount({
         lowerdirs: [...image.layers].reverse().map((chainId) => deps.layers.diffDir(chainId)),
@@ -176,10 +191,8 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     );
     // The spec reads the rootfs only for the image's /etc/passwd and /etc/group, the same in
     // every container of the image: after its first container, the spec is built while the
-    // rootfs mounts. Its CPU waits for conmon's spawn (a turn of the event loop after the
-    // launch) and the mount to be issued: those two are the longer branches.
-    const conmonSpawning = launched.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
-    const specified = Promise.all([deps.images.configText(image.id).then((text) => JSON.parse(text) as Record<string, unknown>), daemonOomScoreAdj(), conmonSpawning, mountable]).then(
+    // rootfs mounts. It waits for the mount to be issued, the longer branch.
+    const specified = Promise.all([deps.images.configText(image.id).then((text) => JSON.parse(text) as Record<string, unknown>), daemonOomScoreAdj(), mountable]).then(
       ([imageConfig, oomScoreAdj]) =>
         buildContainerSpec({
           id,

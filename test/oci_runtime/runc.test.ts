@@ -175,10 +175,25 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     await rm(`${b.bundle}/config.json`);
     const exited = exitEvent(b.id);
     let ready!: () => void;
-    const creating = rt.create({ id: b.id, bundle: b.bundle, logPath: b.logPath, terminal: false, stdin: false, stdinOnce: false, name: b.id, bundleReady: new Promise<void>((r) => (ready = r)) });
+    let spawned!: (pid: number) => void;
+    const told = new Promise<number>((r) => (spawned = r));
+    const creating = rt.create({
+      id: b.id,
+      bundle: b.bundle,
+      logPath: b.logPath,
+      terminal: false,
+      stdin: false,
+      stdinOnce: false,
+      name: b.id,
+      bundleReady: new Promise<void>((r) => (ready = r)),
+      onMonitorSpawned: spawned,
+    });
+    // Told as soon as conmon runs, while the bundle is still unmade.
+    const monitorPid = await told;
+    assert.equal((await readFile(`/proc/${monitorPid}/comm`, 'utf8')).trim(), 'conmon');
     await sleep(300);
     const [conmon] = await conmonsFor(b.id);
-    assert.ok(conmon, 'conmon is up');
+    assert.equal(conmon, monitorPid, 'conmon is up');
     // Loaded and waiting: its pidfile written, the log file it opens as it starts there, no runtime child yet.
     assert.equal(Number(await readFile(`${b.bundle}/conmon-pidfile`, 'utf8')), conmon);
     assert.ok((await stat(b.logPath)).isFile());
@@ -186,8 +201,9 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     assert.equal(await rt.state(b.id), undefined, 'the runtime has not run');
     await writeFile(`${b.bundle}/config.json`, config);
     ready();
-    const { pid } = await creating;
+    const { pid, conmonPid } = await creating;
     assert.ok(pid > 0);
+    assert.equal(conmonPid, monitorPid);
     await rt.start(b.id);
     assert.equal((await exited).exitCode, 4);
     await removeAndCheck(b);

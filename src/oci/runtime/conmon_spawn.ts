@@ -47,6 +47,8 @@ export interface ConmonSpawnInput {
    * Without either, conmon goes straight on.
    */
   runtimeReady?: Promise<void>;
+  /** Called once conmon runs (it loads from here on), before any wait. */
+  onSpawned?: (pid: number) => void;
 }
 
 export interface ConmonHandshake {
@@ -85,6 +87,7 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
     throw new ConmonStartError(`cannot run ${input.monitorPath}: ${why}`, { cause: err });
   }
   const pid = child.pid;
+  input.onSpawned?.(pid);
   const [, stdout, stderr, syncPipe, startPipe] = child.stdio as (Socket | undefined)[];
   const output = new OutputBuffer(16 * 1024);
   for (const s of [stdout!, stderr!]) {

@@ -87,6 +87,8 @@ export interface CreateContainerOptions {
    * without running the runtime, and create rejects with the same error.
    */
   bundleReady?: Promise<void>;
+  /** Called once conmon runs, with its pid: work that would slow its start can begin. */
+  onMonitorSpawned?: (conmonPid: number) => void;
   /**
    * The id was never used on this runroot before (the daemon's are random), so
    * there are no exit, pid or oom files of an earlier container with it to clear.
@@ -223,6 +225,7 @@ export class OciRuntime {
             }
           : {}),
         ...(c.bundleReady ? { runtimeReady: c.bundleReady } : {}),
+        ...(c.onMonitorSpawned ? { onSpawned: c.onMonitorSpawned } : {}),
       });
     } catch (err) {
       if (err instanceof ConmonStartError) throw new RuntimeError('failed', `container create failed: ${err.message}`, '', { cause: err });
