@@ -17,7 +17,7 @@ import { detectCgroupHost } from '../../src/oci/spec/resources.js';
 import type { OciSpec } from '../../src/oci/spec/types.js';
 import type { ResolvedRuntimeHandler } from '../../src/oci/runtime_handlers.js';
 import { ExitWatcher } from '../../src/oci/runtime/exit_watcher.js';
-import { OciRuntime } from '../../src/oci/runtime/oci_runtime.js';
+import { OciRuntime, type CreateContainerOptions } from '../../src/oci/runtime/oci_runtime.js';
 import { containerConfig as criContainerConfig, isStaticElf, podSecurityContext, sandboxConfig, securityContext } from '../oci/helpers.js';
 import type { ContainerConfig, LinuxContainerResources, PodSandboxConfig } from '../../src/proto/cri.js';
 
@@ -196,17 +196,18 @@ export async function makeBundle(
   };
 }
 
-/** Creates a bundle's container under conmon. */
-export function createFrom(rt: OciRuntime, b: Bundle, opts: { terminal?: boolean } = {}): ReturnType<OciRuntime['create']> {
+/** Creates a bundle's container under conmon; `opts` adds to or overrides the plain options. */
+export function createFrom(rt: OciRuntime, b: Bundle, opts: Partial<CreateContainerOptions> = {}): ReturnType<OciRuntime['create']> {
   return rt.create({
     id: b.id,
     bundle: b.bundle,
     logPath: b.logPath,
     persistDir: b.persistDir,
-    terminal: opts.terminal ?? false,
+    terminal: false,
     stdin: false,
     stdinOnce: false,
     name: `k8s_app_rtpod_default_${b.id}_0`,
+    ...opts,
   });
 }
 

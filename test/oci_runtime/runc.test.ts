@@ -137,14 +137,7 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     const b = await bundle('exit 3');
     const exited = exitEvent(b.id);
     let placed: { comm: string; state: unknown } | undefined;
-    await rt.create({
-      id: b.id,
-      bundle: b.bundle,
-      logPath: b.logPath,
-      terminal: false,
-      stdin: false,
-      stdinOnce: false,
-      name: b.id,
+    await createFrom(rt, b, {
       placeMonitor: async (pid) => {
         await sleep(100);
         placed = { comm: (await readFile(`/proc/${pid}/comm`, 'utf8')).trim(), state: await rt.state(b.id) };
@@ -177,17 +170,7 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
     let ready!: () => void;
     let spawned!: (pid: number) => void;
     const told = new Promise<number>((r) => (spawned = r));
-    const creating = rt.create({
-      id: b.id,
-      bundle: b.bundle,
-      logPath: b.logPath,
-      terminal: false,
-      stdin: false,
-      stdinOnce: false,
-      name: b.id,
-      bundleReady: new Promise<void>((r) => (ready = r)),
-      onMonitorSpawned: spawned,
-    });
+    const creating = createFrom(rt, b, { bundleReady: new Promise<void>((r) => (ready = r)), onMonitorSpawned: spawned });
     // Told as soon as conmon runs, while the bundle is still unmade.
     const monitorPid = await told;
     assert.equal((await readFile(`/proc/${monitorPid}/comm`, 'utf8')).trim(), 'conmon');
@@ -212,7 +195,7 @@ describe('OCI runtime driver with runc and conmon', { skip, timeout: 180_000 }, 
   it('bundleReady rejected: conmon exits without running the runtime and leaves nothing behind', async () => {
     const b = await bundle('exit 0');
     let fail!: (err: Error) => void;
-    const creating = rt.create({ id: b.id, bundle: b.bundle, logPath: b.logPath, terminal: false, stdin: false, stdinOnce: false, name: b.id, bundleReady: new Promise<void>((_, reject) => (fail = reject)) });
+    const creating = createFrom(rt, b, { bundleReady: new Promise<void>((_, reject) => (fail = reject)) });
     await sleep(300);
     assert.equal((await conmonsFor(b.id)).length, 1, 'conmon is up and waiting');
     assert.ok((await stat(b.logPath)).isFile(), 'conmon opened the log file');
