@@ -1,8 +1,10 @@
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { SkiffConfig } from '../config/schema.js';
 import { containerRunDir, recordExit, removeContainer, runtimeFor, type ContainerDeps, type ContainerRecord } from '../container/containers.js';
 import { ImageFileCache } from '../container/image_files.js';
+import { removeTree } from '../native/index.js';
 import { ExitWatcher, type OciRuntime } from '../oci/runtime/index.js';
 import type { PodDeps } from '../sandbox/pods.js';
 import { RecordStore } from '../state/record_store.js';
@@ -26,7 +28,36 @@ export async function openContainers(config: SkiffConfig, log: Logger, pods: Pod
     // One container the runtime cannot answer for does not keep the daemon from starting.
     await recoverContainer(deps, record).catch((err: unknown) => log.error({ container: record.id, err }, 'cannot recover a container; its record is kept for the next start'));
   }
+  await removeStrayRunDirs(deps).catch((err: unknown) => log.error({ err }, 'cannot remove run directories left without a record'));
   return deps;
+}
+
+/** The names CreateContainer gives: 64 hex digits. */
+const containerId = /^[0-9a-f]{64}$/;
+
+/**
+ * Run directories with no record: CreateContainer makes one and starts its
+ * conmon while the record is being written, so a daemon killed then leaves
+ * them behind. Nothing ran there (conmon runs the runtime only once the
+ * bundle is ready, which waits for the record), and such a conmon exits when
+ * the daemon dies; one still there is killed before its directory goes.
+ */
+async function removeStrayRunDirs(deps: ContainerDeps): Promise<void> {
+  const dir = join(deps.config.runroot, 'containers');
+  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw err;
+  });
+  const strays = names.filter((name) => containerId.test(name) && !deps.containers.get(name));
+  if (strays.length === 0) return;
+  const runtime = await runtimeFor(deps, deps.config.default_runtime);
+  for (const id of strays) {
+    deps.log.warn({ container: id }, 'removing a run directory left without a record');
+    const runDir = containerRunDir(deps.config, id);
+    await runtime.abandon(id, runDir);
+    // Refuses to cross a mount point: nothing is mounted before the record exists.
+    await removeTree(runDir);
+  }
 }
 
 async function recoverContainer(deps: ContainerDeps, record: ContainerRecord): Promise<void> {

@@ -3,7 +3,8 @@
 // of it truthfully, leave the running containers alone (same processes,
 // still logging), and then stop and remove everything without leftovers.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -166,5 +167,41 @@ describe('e2e: restart with running pods', { skip, timeout: 150_000 }, () => {
     assert.notEqual(again, neverCreated);
     await cri.StopPodSandbox!({ podSandboxId: pod.id });
     await cri.RemovePodSandbox!({ podSandboxId: pod.id });
+  });
+
+  it('run directories a kill -9 left without a record are removed at start; a conmon named in one is killed', async () => {
+    const runDirs = join(e2e.daemon.dir, 'run', 'containers');
+    const killed = new Promise((resolve) => e2e.daemon.proc.once('exit', resolve));
+    e2e.daemon.client.close();
+    e2e.daemon.proc.kill('SIGKILL');
+    await killed;
+    // CreateContainer makes the run directory and starts conmon while the record is written.
+    // A process named conmon stands in for one that outlived its daemon.
+    const conmonCopy = join(signalDir, 'conmon');
+    await copyFile('/bin/sleep', conmonCopy);
+    const monitor = spawn(conmonCopy, ['1000'], { stdio: 'ignore' });
+    const other = spawn('/bin/sleep', ['1000'], { stdio: 'ignore' });
+    const monitorGone = new Promise((resolve) => monitor.once('exit', resolve));
+    try {
+      const strays = { withConmon: 'a'.repeat(64), pidReused: 'b'.repeat(64) };
+      for (const [id, pid] of [[strays.withConmon, monitor.pid], [strays.pidReused, other.pid]] as const) {
+        await mkdir(join(runDirs, id), { recursive: true });
+        await writeFile(join(runDirs, id, 'conmon-pidfile'), String(pid));
+        await run('mkfifo', [join(runDirs, id, 'ctl')]);
+      }
+      // Not a container's name: not the daemon's to remove.
+      await mkdir(join(runDirs, 'not-a-container'), { recursive: true });
+      await e2e.restartDaemon();
+
+      // The sweep runs before the daemon serves: the kill was sent by now.
+      await Promise.race([monitorGone, sleep(5000)]);
+      assert.equal(monitor.signalCode, 'SIGKILL', 'the stray conmon is killed');
+      assert.equal(other.exitCode, null, 'a process that is not conmon is left alone');
+      assert.deepEqual((await readdir(runDirs)).sort(), ['not-a-container']);
+    } finally {
+      monitor.kill('SIGKILL');
+      other.kill('SIGKILL');
+      await rm(join(runDirs, 'not-a-container'), { recursive: true, force: true });
+    }
   });
 });
