@@ -69,15 +69,16 @@ function addService(server: Server, record: CallRecorder, serviceName: string, h
 function unary(record: CallRecorder, method: string, handler: AnyUnary) {
   return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void => {
     const started = process.hrtime.bigint();
+    // The reply goes out first; the log line and the metrics after it.
     handler(call.request).then(
       (reply) => {
-        record(method, started, status.OK);
         callback(null, reply);
+        record(method, started, status.OK);
       },
       (err: unknown) => {
         const response = toStatus(err);
-        record(method, started, response.code ?? status.UNKNOWN, err);
         callback(response);
+        record(method, started, response.code ?? status.UNKNOWN, err);
       },
     );
   };
