@@ -228,7 +228,7 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
       return cwd && cwd !== '/' ? mkdirInRoot(rootfs, cwd, 0o755) : undefined;
     });
     // A failed mount is the error to report, not the spec's failure to read the rootfs.
-    const [logPath, , built] = await allSettled([launched, mounted, specified, written, cwdMade, recorded]);
+    const [logPath, , built] = await allSettled([launched, mounted, specified, written, cwdMade, recorded, runDirMade]);
     // The 'created' record is written (and flushed) while conmon and the runtime work, marked on
     // disk as unconfirmed: a restart before the mark is gone asks the runtime whether the create happened.
     const created = await deps.containers.updateAround(

@@ -54,9 +54,12 @@ async function removeStrayRunDirs(deps: ContainerDeps): Promise<void> {
   for (const id of strays) {
     deps.log.warn({ container: id }, 'removing a run directory left without a record');
     const runDir = containerRunDir(deps.config, id);
-    await runtime.abandon(id, runDir);
-    // Refuses to cross a mount point: nothing is mounted before the record exists.
-    await removeTree(runDir);
+    // One that cannot go does not keep the others; it is tried again at the next start.
+    await runtime
+      .abandon(id, runDir)
+      // Refuses to cross a mount point: nothing is mounted before the record exists.
+      .then(() => removeTree(runDir))
+      .catch((err: unknown) => deps.log.error({ container: id, err }, 'cannot remove a run directory left without a record'));
   }
 }
 

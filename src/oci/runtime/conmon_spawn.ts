@@ -87,7 +87,20 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
     throw new ConmonStartError(`cannot run ${input.monitorPath}: ${why}`, { cause: err });
   }
   const pid = child.pid;
-  input.onSpawned?.(pid);
+  const release = (): void => {
+    for (const s of child.stdio) s?.destroy();
+  };
+  // Before the runtime can have run: conmon goes, and nothing else was made.
+  const giveUp = (err: unknown): never => {
+    child.kill('SIGKILL', { group: true });
+    release();
+    throw err;
+  };
+  try {
+    input.onSpawned?.(pid);
+  } catch (err) {
+    return giveUp(err);
+  }
   const [, stdout, stderr, syncPipe, startPipe] = child.stdio as (Socket | undefined)[];
   const output = new OutputBuffer(16 * 1024);
   for (const s of [stdout!, stderr!]) {
@@ -102,18 +115,12 @@ export async function spawnConmon(input: ConmonSpawnInput): Promise<ConmonHandsh
   const writePidFile = (): Promise<void> => writeWholeFile(input.pidFile, `${pid}`);
   let pidWritten: Promise<void>;
 
-  const release = (): void => {
-    for (const s of child.stdio) s?.destroy();
-  };
-
   if (input.beforeStart) {
     try {
       await input.beforeStart(pid);
       await (pidWritten = writePidFile());
     } catch (err) {
-      child.kill('SIGKILL', { group: true });
-      release();
-      throw err;
+      return giveUp(err);
     }
   } else {
     pidWritten = writePidFile();

@@ -87,7 +87,11 @@ export interface CreateContainerOptions {
    * without running the runtime, and create rejects with the same error.
    */
   bundleReady?: Promise<void>;
-  /** Called once conmon runs, with its pid: work that would slow its start can begin. */
+  /**
+   * Called once conmon runs, with its pid, before create waits for anything
+   * (bundleReady included): work that would slow conmon's start can begin.
+   * Always called when create gets that far; create rejects otherwise.
+   */
   onMonitorSpawned?: (conmonPid: number) => void;
   /**
    * The id was never used on this runroot before (the daemon's are random), so
