@@ -1,14 +1,14 @@
 // Containers: overlay rootfs from image layers, OCI spec, conmon + runtime.
 // Like pods, each step is recorded before it is taken so failures undo cleanly.
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import { dirname, isAbsolute, join, normalize } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { isAbsolute, join, normalize } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { SkiffConfig } from '../config/schema.js';
 import { daemonOomScoreAdj } from '../host/oom_score.js';
 import { findImage } from '../image/lookup.js';
-import { mkdirInRoot, overlayMount, overlayUnmount, readFileInRoot, removeTree } from '../native/index.js';
+import { createFileInRoot, isNativeError, mkdirInRoot, overlayMount, overlayUnmount, readFileInRoot, removeTree } from '../native/index.js';
 import { ExitWatcher, OciRuntime, type ContainerExit, type CreatedContainer } from '../oci/runtime/index.js';
 import { resolveRuntimeHandler } from '../oci/runtime_handlers.js';
 import { buildContainerSpec, buildResources, listHostDevices, nodeCgroupHost, statHostDevice } from '../oci/spec/index.js';
@@ -144,13 +144,15 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
   // its conmon first).
   const bundleReady = settleable();
   let creating: Promise<CreatedContainer> | undefined;
+  let logMade: Promise<string> | undefined;
   try {
     const logDirectory = pod.config.logDirectory;
     checkLogPath(logDirectory, config.logPath);
     const runDirMade = mkdir(runDir, { recursive: true });
     // Resolves once conmon runs. conmon's load is the longest branch, so the bundle's work
     // (mount, spec, config.json) waits for its spawn rather than hold up the spawn's thread.
-    const launched = Promise.all([makeLogPath(logDirectory, config.logPath, runDir), runtimeFor(deps, pod.runtimeHandler), runDirMade]).then(
+    logMade = makeLogPath(logDirectory, config.logPath, runDir);
+    const launched = Promise.all([logMade, runtimeFor(deps, pod.runtimeHandler), runDirMade]).then(
       ([logPath, runtime]) =>
         new Promise<string>((resolve, reject) => {
           creating = runtime.create({
@@ -249,6 +251,8 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     await creating?.catch(() => undefined);
     deps.log.warn({ container: id, err }, 'CreateContainer failed; undoing');
     await undoContainer(deps, record).catch((e: unknown) => deps.log.error({ container: id, err: e }, 'cannot undo a failed container'));
+    // As CRI-O does: a failed container leaves no log file (made before conmon, which may never have run).
+    await logMade?.then((path) => rm(path, { force: true })).catch(() => undefined);
     await deps.containers.delete(id).catch(() => undefined);
     deps.names.release(name, id);
     if (err instanceof RpcError) throw err;
@@ -349,20 +353,34 @@ function checkLogPath(logDirectory: string, logPath: string): void {
   }
 }
 
-/** The kubelet's log_directory + log_path (checked by checkLogPath), made inside the log directory without following symlinks out. */
+/** Why a log path cannot take a log: the request names something that is not (and cannot become) a regular file. */
+const unusableLogPath = new Set(['ELOOP', 'EISDIR', 'EINVAL', 'ENXIO', 'EEXIST', 'ENOTDIR']);
+
+/**
+ * The kubelet's log_directory + log_path (checked by checkLogPath), created
+ * as an empty file inside the log directory without following a symlink out,
+ * its last name not at all: conmon opens it by path, following whatever is
+ * there, so what it finds must already be a regular file of ours.
+ */
 async function makeLogPath(logDirectory: string, logPath: string, runDir: string): Promise<string> {
   if (!logDirectory && !logPath) {
     await mkdir(runDir, { recursive: true });
     return join(runDir, 'container.log');
   }
-  const dir = dirname(logPath) === '.' ? '/' : `/${dirname(logPath)}`;
-  // The kubelet makes the log directory before it creates containers: try without making it first.
-  const parent = await mkdirInRoot(logDirectory, dir, 0o755).catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
-    await mkdir(logDirectory, { recursive: true, mode: 0o755 });
-    return mkdirInRoot(logDirectory, dir, 0o755);
-  });
-  return join(parent, logPath.split('/').pop()!);
+  const create = (): Promise<string> => createFileInRoot(logDirectory, logPath, 0o755, 0o600);
+  try {
+    // The kubelet makes the log directory before it creates containers: made here only when missing.
+    return await create().catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      await mkdir(logDirectory, { recursive: true, mode: 0o755 });
+      return create();
+    });
+  } catch (err) {
+    if (isNativeError(err) && unusableLogPath.has(err.code)) {
+      throw new RpcError(status.INVALID_ARGUMENT, `config.log_path: ${JSON.stringify(logPath)} in ${logDirectory}: ${err.message}`);
+    }
+    throw err;
+  }
 }
 
 /** A promise settled from outside. */

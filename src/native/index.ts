@@ -263,6 +263,7 @@ interface Addon {
   writeWholeFile(path: string, data: string | Uint8Array, options?: WriteWholeFileOptions): Promise<void>;
   readFileInRoot(root: string, path: string, maxBytes: number): Promise<Buffer | undefined>;
   mkdirInRoot(root: string, path: string, mode?: number): Promise<string>;
+  createFileInRoot(root: string, path: string, dirMode?: number, fileMode?: number): Promise<string>;
   openPty(): Promise<PtyPair>;
   setTerminalSize(fd: number, columns: number, rows: number): void;
   connectSeqpacket(path: string): Promise<number>;
@@ -348,6 +349,15 @@ export const readFileInRoot = (root: string, path: string, maxBytes: number): Pr
  */
 export const mkdirInRoot = (root: string, path: string, mode?: number): Promise<string> =>
   load().mkdirInRoot(root, path, mode);
+/**
+ * Creates the regular file `path` inside `root` (or opens it, unchanged, if
+ * there), its directories as mkdirInRoot makes them (`dirMode`, default
+ * 0o755), a new file with exactly `fileMode` (default 0o600). The last name
+ * is never followed: ELOOP for a symlink, EISDIR for a directory, EINVAL
+ * for anything else not a regular file. Resolves with the file's host path.
+ */
+export const createFileInRoot = (root: string, path: string, dirMode?: number, fileMode?: number): Promise<string> =>
+  load().createFileInRoot(root, path, dirMode, fileMode);
 /** A new pseudo-terminal pair; JS owns (and must close) both fds. */
 export const openPty = (): Promise<PtyPair> => load().openPty();
 /** TIOCSWINSZ on a terminal fd (instant: runs on the calling thread). */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -86,6 +87,35 @@ describe('containers on runc under conmon', () => {
       daemon.client.runtime.CreateContainer!({ podSandboxId: podId, config: { ...containerConfig(fx, 'escape', ['true']), logPath: '../../escape.log' } }),
       /config\.log_path/,
     );
+  });
+
+  it('a log file planted as a symlink is refused: nothing outside the log directory is opened or made', async () => {
+    const outside = await mkdtemp(join(tmpdir(), 'skiff-log-outside-'));
+    try {
+      await writeFile(join(outside, 'victim'), 'UNTOUCHED');
+      const planted = async (name: string, target: string): Promise<void> => {
+        await mkdir(join(pod.config.logDirectory, name), { recursive: true });
+        await symlink(target, join(pod.config.logDirectory, name, '0.log'));
+      };
+      await planted('to-file', join(outside, 'victim'));
+      await planted('dangling', join(outside, 'made-through-link'));
+      for (const name of ['to-file', 'dangling']) {
+        await assert.rejects(
+          daemon.client.runtime.CreateContainer!({ podSandboxId: podId, config: containerConfig(fx, name, ['true']), sandboxConfig: pod.config }),
+          (err: { code: number; details: string }) => err.code === status.INVALID_ARGUMENT && /config\.log_path.*symbolic link/.test(err.details),
+        );
+      }
+      assert.equal(await readFile(join(outside, 'victim'), 'utf8'), 'UNTOUCHED');
+      assert.deepEqual(await readdir(outside), ['victim']);
+      // The links stay (they are not the daemon's); the names are free again.
+      assert.ok((await lstat(join(pod.config.logDirectory, 'to-file', '0.log'))).isSymbolicLink());
+      await rm(join(pod.config.logDirectory, 'to-file', '0.log'));
+      const { containerId } = await daemon.client.runtime.CreateContainer!({ podSandboxId: podId, config: containerConfig(fx, 'to-file', ['true']), sandboxConfig: pod.config });
+      assert.ok((await lstat(join(pod.config.logDirectory, 'to-file', '0.log'))).isFile());
+      await daemon.client.runtime.RemoveContainer!({ containerId });
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
   });
 
   it('UpdateContainerResources reaches the cgroup; ReopenContainerLog starts a new file', async () => {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use sys_error::{check, path_to_cstring, Result, SysError};
 
 use crate::clean::clean;
-use crate::sys::{openat, openat2, RESOLVE_ROOTED};
+use crate::sys::{openat, openat2, openat_mode, RESOLVE_ROOTED};
 
 /// A root directory to resolve paths in: its fd, its host path (only ever
 /// used in messages) and the openat2 resolve flags of every lookup
@@ -291,6 +291,62 @@ pub fn mkdir_in_root(root: &Path, path: &Path, mode: u32) -> Result<PathBuf> {
     let rel = clean(path.as_os_str().as_bytes());
     let dir = mkdir_all(r, &rel, mode)?;
     host_path(r, &dir)
+}
+
+/// Creates (or opens, if there) the regular file `path` inside `root` and
+/// returns its host path: the directories on the way as [`mkdir_in_root`]
+/// makes them (`dir_mode` for new ones), the file itself with `file_mode`
+/// when new. The last name is never followed: a symlink there fails with
+/// ELOOP, a directory with EISDIR, anything else not a regular file (a
+/// FIFO, a device) with EINVAL, and nothing outside the root is created or
+/// opened. For a file another program then opens by its path (conmon's
+/// log): what it finds there was checked.
+pub fn create_file_in_root(root: &Path, path: &Path, dir_mode: u32, file_mode: u32) -> Result<PathBuf> {
+    let root_fd = open_root(root)?;
+    let r = Root::new(root_fd.as_fd(), root, RESOLVE_ROOTED);
+    let rel = clean(path.as_os_str().as_bytes());
+    let (parent, name) = match rel.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => (&b""[..], &rel[..]),
+    };
+    if name.is_empty() || name == b"." || name == b".." {
+        return Err(SysError::new(libc::EISDIR, "openat")
+            .with_path(r.display(&rel))
+            .with_detail("names a directory, not a file"));
+    }
+    if file_mode & !0o777 != 0 {
+        return Err(SysError::new(libc::EINVAL, "openat")
+            .with_path(r.display(&rel))
+            .with_detail(format!("mode {:o} has more than permission bits", file_mode)));
+    }
+    let dir = mkdir_all(r, parent, dir_mode)?;
+    let c_name = cstring(name, "openat").map_err(|e| e.with_path(r.display(&rel)))?;
+    // O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of blocking; one with is refused below.
+    let flags = libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK;
+    let named = |e: SysError| {
+        let e = e.with_path(r.display(&rel));
+        if e.errno == libc::ELOOP {
+            e.with_detail("is a symbolic link")
+        } else {
+            e
+        }
+    };
+    // A new file gets exactly `file_mode`, whatever the umask; one that is there keeps its own.
+    let fd = match openat_mode(dir.as_raw_fd(), &c_name, flags | libc::O_CREAT | libc::O_EXCL, 0o600 & file_mode) {
+        Ok(fd) => {
+            check(unsafe { libc::fchmod(fd.as_raw_fd(), file_mode as libc::mode_t) }, "fchmod").map_err(named)?;
+            fd
+        }
+        Err(e) if e.errno == libc::EEXIST => openat_mode(dir.as_raw_fd(), &c_name, flags, 0).map_err(named)?,
+        Err(e) => return Err(named(e)),
+    };
+    let st = fstat(&fd).map_err(|e| e.with_path(r.display(&rel)))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(SysError::new(libc::EINVAL, "openat")
+            .with_path(r.display(&rel))
+            .with_detail(format!("not a regular file but a {}", file_type(st.st_mode & libc::S_IFMT))));
+    }
+    host_path(r, &fd)
 }
 
 /// [`read_file`] from host paths, in [`RESOLVE_ROOTED`] mode.

@@ -11,7 +11,9 @@
 //! - [`read_file`] reads a small regular file inside a root (an image's
 //!   /etc/passwd) without opening anything but a regular file;
 //! - [`mkdir_in_root`] and [`read_file_in_root`] do the same starting from
-//!   host paths.
+//!   host paths;
+//! - [`create_file_in_root`] makes a regular file inside a root, never
+//!   following its last name, for another program to open by path.
 //!
 //! Without openat2 (Linux < 5.6) every lookup fails with ENOSYS: there is
 //! no unconfined fallback.
@@ -21,5 +23,5 @@ mod fs;
 mod sys;
 
 pub use clean::clean;
-pub use fs::{host_path, mkdir_all, mkdir_in_root, open_root, read_file, read_file_in_root, Root};
+pub use fs::{create_file_in_root, host_path, mkdir_all, mkdir_in_root, open_root, read_file, read_file_in_root, Root};
 pub use sys::{openat2, RESOLVE_CONFINED, RESOLVE_ROOTED};

@@ -56,8 +56,13 @@ pub fn openat2(dir: RawFd, path: &CStr, flags: c_int, resolve: u64) -> Result<Ow
 }
 
 pub(crate) fn openat(dir: RawFd, name: &CStr, flags: c_int) -> Result<OwnedFd> {
+    openat_mode(dir, name, flags, 0)
+}
+
+/// openat(2) with a mode for O_CREAT, always O_CLOEXEC; EINTR is retried.
+pub(crate) fn openat_mode(dir: RawFd, name: &CStr, flags: c_int, mode: u32) -> Result<OwnedFd> {
     loop {
-        let fd = unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC, 0) };
+        let fd = unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) };
         if fd >= 0 {
             return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
         }

@@ -5,11 +5,11 @@
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use inroot::{mkdir_in_root, read_file_in_root};
+use inroot::{create_file_in_root, mkdir_in_root, read_file_in_root};
 
 fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
@@ -318,6 +318,97 @@ fn mkdir_follows_symlinks_only_inside_the_root() {
     // Nothing appeared on the host side.
     let host_entries: Vec<_> = fs::read_dir(&s.host).unwrap().flatten().collect();
     assert_eq!(host_entries.len(), 1, "{:?}", host_entries);
+}
+
+#[test]
+fn create_file_makes_missing_levels_and_a_file_with_exact_mode() {
+    let s = Scene::new("create");
+    let canon_root = fs::canonicalize(&s.root).unwrap();
+    let old = unsafe { libc::umask(0o077) };
+    let made = create_file_in_root(&s.root, Path::new("app/0.log"), 0o751, 0o640);
+    unsafe { libc::umask(old) };
+    assert_eq!(made.unwrap(), canon_root.join("app/0.log"));
+    let mode = |p: &str| fs::metadata(s.root.join(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!((mode("app"), mode("app/0.log")), (0o751, 0o640));
+    // A file that is there is opened as it is: not truncated, its mode kept.
+    fs::write(s.root.join("app/0.log"), "kept").unwrap();
+    assert_eq!(
+        create_file_in_root(&s.root, Path::new("/app/0.log"), 0o755, 0o600).unwrap(),
+        canon_root.join("app/0.log")
+    );
+    assert_eq!(fs::read_to_string(s.root.join("app/0.log")).unwrap(), "kept");
+    assert_eq!(mode("app/0.log"), 0o640);
+    // A symlinked directory on the way resolves in the root.
+    symlink("/app", s.root.join("logs")).unwrap();
+    assert_eq!(
+        create_file_in_root(&s.root, Path::new("logs/1.log"), 0o755, 0o600).unwrap(),
+        canon_root.join("app/1.log")
+    );
+}
+
+#[test]
+fn create_file_never_follows_its_last_name() {
+    let s = Scene::new("create-links");
+    // To a host file: refused, and the host file is not touched.
+    symlink(s.host.join("secret"), s.root.join("0.log")).unwrap();
+    let err = create_file_in_root(&s.root, Path::new("0.log"), 0o755, 0o600).unwrap_err();
+    assert_eq!(err.code(), "ELOOP", "{}", err);
+    assert!(err.to_string().contains("symbolic link"), "{}", err);
+    assert_eq!(fs::read_to_string(s.host.join("secret")).unwrap(), "HOST SECRET");
+    // Dangling, to a host path: refused, and nothing is created there.
+    symlink(s.host.join("planted"), s.root.join("1.log")).unwrap();
+    assert_eq!(
+        create_file_in_root(&s.root, Path::new("1.log"), 0o755, 0o600)
+            .unwrap_err()
+            .code(),
+        "ELOOP"
+    );
+    assert!(!s.host.join("planted").exists());
+    // Even to a file inside the root.
+    fs::write(s.root.join("target"), "").unwrap();
+    symlink("target", s.root.join("2.log")).unwrap();
+    assert_eq!(
+        create_file_in_root(&s.root, Path::new("2.log"), 0o755, 0o600)
+            .unwrap_err()
+            .code(),
+        "ELOOP"
+    );
+}
+
+#[test]
+fn create_file_refuses_what_is_not_a_regular_file() {
+    let s = Scene::new("create-types");
+    fs::create_dir(s.root.join("dir")).unwrap();
+    assert_eq!(
+        create_file_in_root(&s.root, Path::new("dir"), 0o755, 0o600)
+            .unwrap_err()
+            .code(),
+        "EISDIR"
+    );
+    assert_eq!(
+        create_file_in_root(&s.root, Path::new("/"), 0o755, 0o600)
+            .unwrap_err()
+            .code(),
+        "EISDIR"
+    );
+    // A FIFO: no reader fails at open; with one, the type is refused.
+    let fifo = CString::new(s.root.join("fifo").as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    assert_eq!(
+        create_file_in_root(&s.root, Path::new("fifo"), 0o755, 0o600)
+            .unwrap_err()
+            .code(),
+        "ENXIO"
+    );
+    let reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(s.root.join("fifo"))
+        .unwrap();
+    let err = create_file_in_root(&s.root, Path::new("fifo"), 0o755, 0o600).unwrap_err();
+    assert_eq!(err.code(), "EINVAL", "{}", err);
+    assert!(err.to_string().contains("FIFO"), "{}", err);
+    drop(reader);
 }
 
 #[test]

@@ -24,6 +24,7 @@
 //!                  { mode?, replace?, durable?, parentMode? }?): Promise<void>
 //!   readFileInRoot(root, path, maxBytes): Promise<Buffer | undefined>
 //!   mkdirInRoot(root, path, mode?): Promise<string>
+//!   createFileInRoot(root, path, dirMode?, fileMode?): Promise<string>
 //!   openPty(): Promise<{ master, slave }>
 //!   setTerminalSize(fd, columns, rows): void
 //!   connectSeqpacket(path): Promise<number>
@@ -78,6 +79,7 @@ fn init(exports: &Exports) -> JsResult<()> {
     exports.function("writeWholeFile", file::write_whole_file)?;
     exports.function("readFileInRoot", inroot::read_file_in_root)?;
     exports.function("mkdirInRoot", inroot::mkdir_in_root)?;
+    exports.function("createFileInRoot", inroot::create_file_in_root)?;
     exports.function("openPty", stdio::open_pty)?;
     exports.function("setTerminalSize", stdio::set_terminal_size)?;
     exports.function("connectSeqpacket", stdio::connect_seqpacket)?;
