@@ -138,6 +138,20 @@ describe('containers on runc under conmon', () => {
 
     const logPath = (await daemon.client.runtime.ContainerStatus!({ containerId: id })).status.logPath;
     await run('mv', [logPath, `${logPath}.1`]);
+    // A symlink put where the rotated file was is not handed to conmon.
+    const outside = await mkdtemp(join(tmpdir(), 'skiff-log-outside-'));
+    try {
+      await symlink(join(outside, 'made-through-link'), logPath);
+      await assert.rejects(
+        daemon.client.runtime.ReopenContainerLog!({ containerId: id }),
+        (err: { code: number; details: string }) => err.code === status.FAILED_PRECONDITION && /symbolic link/.test(err.details),
+      );
+      await sleep(300);
+      assert.deepEqual(await readdir(outside), []);
+      await rm(logPath);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
     await daemon.client.runtime.ReopenContainerLog!({ containerId: id });
     await sleep(500);
     assert.match(await readFile(logPath, 'utf8'), /stdout F tick/);
