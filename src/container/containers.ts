@@ -1,7 +1,7 @@
 // Containers: overlay rootfs from image layers, OCI spec, conmon + runtime.
 // Like pods, each step is recorded before it is taken so failures undo cleanly.
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -424,14 +424,6 @@ export async function reopenContainerLog(deps: ContainerDeps, id: string): Promi
   const record = deps.containers.resolve(id);
   if (!record) throw new RpcError(status.NOT_FOUND, `container ${id} not found`);
   if (record.phase !== 'running') throw new RpcError(status.FAILED_PRECONDITION, `ReopenContainerLog: container ${record.id} is not running`);
-  // conmon reopens the path with O_CREAT, following a symlink there: refuse one put in place of the rotated file.
-  const st = await lstat(record.logPath).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
-  if (st && !st.isFile()) {
-    throw new RpcError(status.FAILED_PRECONDITION, `ReopenContainerLog: ${record.logPath} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; conmon would open it`);
-  }
   const runtime = await runtimeFor(deps, record.runtimeHandler);
   await runtime.reopenLog(record.id);
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -138,23 +138,25 @@ describe('containers on runc under conmon', () => {
 
     const logPath = (await daemon.client.runtime.ContainerStatus!({ containerId: id })).status.logPath;
     await run('mv', [logPath, `${logPath}.1`]);
-    // A symlink put where the rotated file was is not handed to conmon.
+    // conmon reopens through <log>.tmp: a link left there, symbolic or hard, is not written through.
     const outside = await mkdtemp(join(tmpdir(), 'skiff-log-outside-'));
     try {
-      await symlink(join(outside, 'made-through-link'), logPath);
-      await assert.rejects(
-        daemon.client.runtime.ReopenContainerLog!({ containerId: id }),
-        (err: { code: number; details: string }) => err.code === status.FAILED_PRECONDITION && /symbolic link/.test(err.details),
-      );
-      await sleep(300);
-      assert.deepEqual(await readdir(outside), []);
-      await rm(logPath);
+      await writeFile(join(outside, 'victim'), 'UNTOUCHED');
+      await symlink(join(outside, 'made-through-link'), `${logPath}.tmp`);
+      await daemon.client.runtime.ReopenContainerLog!({ containerId: id });
+      await sleep(500);
+      assert.match(await readFile(logPath, 'utf8'), /stdout F tick/);
+      assert.ok((await lstat(logPath)).isFile());
+      await run('mv', [logPath, `${logPath}.2`]);
+      await link(join(outside, 'victim'), `${logPath}.tmp`);
+      await daemon.client.runtime.ReopenContainerLog!({ containerId: id });
+      await sleep(500);
+      assert.match(await readFile(logPath, 'utf8'), /stdout F tick/);
+      assert.deepEqual(await readdir(outside), ['victim']);
+      assert.equal(await readFile(join(outside, 'victim'), 'utf8'), 'UNTOUCHED');
     } finally {
       await rm(outside, { recursive: true, force: true });
     }
-    await daemon.client.runtime.ReopenContainerLog!({ containerId: id });
-    await sleep(500);
-    assert.match(await readFile(logPath, 'utf8'), /stdout F tick/);
     await daemon.client.runtime.RemoveContainer!({ containerId: id });
     await assert.rejects(daemon.client.runtime.ReopenContainerLog!({ containerId: id }), { code: status.NOT_FOUND });
   });

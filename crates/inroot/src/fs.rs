@@ -298,9 +298,9 @@ pub fn mkdir_in_root(root: &Path, path: &Path, mode: u32) -> Result<PathBuf> {
 /// makes them (`dir_mode` for new ones), the file itself with `file_mode`
 /// when new. The last name is never followed: a symlink there fails with
 /// ELOOP, a directory with EISDIR, anything else not a regular file (a
-/// FIFO, a device) with EINVAL, and nothing outside the root is created or
-/// opened. For a file another program then opens by its path (conmon's
-/// log): what it finds there was checked.
+/// FIFO, a device) or a file with other hard links with EINVAL, and nothing
+/// outside the root is created or opened. For a file another program then
+/// opens by its path (conmon's log): what it finds there was checked.
 pub fn create_file_in_root(root: &Path, path: &Path, dir_mode: u32, file_mode: u32) -> Result<PathBuf> {
     let root_fd = open_root(root)?;
     let r = Root::new(root_fd.as_fd(), root, RESOLVE_ROOTED);
@@ -345,6 +345,12 @@ pub fn create_file_in_root(root: &Path, path: &Path, dir_mode: u32, file_mode: u
         return Err(SysError::new(libc::EINVAL, "openat")
             .with_path(r.display(&rel))
             .with_detail(format!("not a regular file but a {}", file_type(st.st_mode & libc::S_IFMT))));
+    }
+    // A hard link is another name of a file that may be anywhere on this filesystem.
+    if st.st_nlink != 1 {
+        return Err(SysError::new(libc::EINVAL, "openat")
+            .with_path(r.display(&rel))
+            .with_detail(format!("has {} hard links", st.st_nlink)));
     }
     host_path(r, &fd)
 }

@@ -409,6 +409,12 @@ fn create_file_refuses_what_is_not_a_regular_file() {
     assert_eq!(err.code(), "EINVAL", "{}", err);
     assert!(err.to_string().contains("FIFO"), "{}", err);
     drop(reader);
+    // A hard link to a host file (same filesystem): refused, the file untouched.
+    fs::hard_link(s.host.join("secret"), s.root.join("linked.log")).unwrap();
+    let err = create_file_in_root(&s.root, Path::new("linked.log"), 0o755, 0o600).unwrap_err();
+    assert_eq!(err.code(), "EINVAL", "{}", err);
+    assert!(err.to_string().contains("2 hard links"), "{}", err);
+    assert_eq!(fs::read_to_string(s.host.join("secret")).unwrap(), "HOST SECRET");
 }
 
 #[test]

@@ -23,6 +23,7 @@ import { signalName, signalNumber } from '../spec/signals.js';
 import type { OciResources } from '../spec/types.js';
 import { invalidArgument } from '../../server/rpc.js';
 import { bundleCgroupDir } from '../../cgroups/bundle_cgroup.js';
+import { createFileInRoot } from '../../native/index.js';
 import { runCommand } from '../../process/command.js';
 import { readPidFile } from '../../process/pid_file.js';
 import {
@@ -492,12 +493,23 @@ export class OciRuntime {
   /**
    * Asks conmon to reopen the CRI log (after the kubelet renamed it away for
    * rotation) and waits until the file at the log path is back.
+   *
+   * conmon opens `<log>.tmp` (O_CREAT|O_TRUNC, following a symlink there) and
+   * renames it over the log: whatever is at that name is first replaced by a
+   * new empty file of ours, so conmon neither truncates nor writes through a
+   * link someone left there.
    */
   async reopenLog(id: string, timeoutMs = 10_000): Promise<void> {
     checkId(id);
     const files = this.files(id);
     const dir = dirname(files.logPath);
     const name = basename(files.logPath);
+    await unlink(join(dir, `${name}.tmp`)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    await createFileInRoot(dir, `${name}.tmp`).catch((err: unknown) => {
+      throw new RuntimeError('failed', `container ${id}: cannot prepare ${name}.tmp for conmon's reopen: ${(err as Error).message}`, '', { cause: err });
+    });
     const cancel = new AbortController();
     const appeared = new Promise<boolean>((resolve) => {
       let watcher: ReturnType<typeof watch> | undefined;
