@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { buildContainerSpec } from '../../src/oci/spec/container.js';
@@ -169,6 +171,11 @@ describe('seccomp', () => {
     it('a directory instead of a file is reported, not crashed on', async () => {
       await mkdir(join(dir.dir, 'adir.json'));
       await assert.rejects(load('adir.json'), rpcError(status.FAILED_PRECONDITION, /cannot read seccomp profile/));
+    });
+
+    it('a FIFO instead of a file is refused at once, not waited on', { timeout: 5000 }, async () => {
+      await promisify(execFile)('mkfifo', [join(dir.dir, 'fifo.json')]);
+      await assert.rejects(load('fifo.json'), rpcError(status.FAILED_PRECONDITION, /cannot read seccomp profile .*not a regular file/));
     });
   });
 

@@ -2,6 +2,7 @@
 // privileged), skiff's RuntimeDefault, or a profile file on the node
 // (Localhost), each compiled for the container's capabilities.
 
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { release } from 'node:os';
 import { SecurityProfile_ProfileType, type SecurityProfile } from '../../proto/cri.js';
@@ -78,9 +79,12 @@ export async function buildSeccomp(input: SeccompInput): Promise<OciSeccomp | un
 export async function loadProfile(path: string, field: string): Promise<SeccompProfile> {
   let text: string;
   try {
-    const file = await open(path, 'r');
+    // Non-blocking: a FIFO at the path must not hold a worker thread until someone writes to it.
+    const file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
-      const { size } = await file.stat();
+      const st = await file.stat();
+      if (!st.isFile()) throw new Error('not a regular file');
+      const { size } = st;
       if (size > maxProfileBytes) throw new Error(`larger than ${maxProfileBytes} bytes`);
       const buf = Buffer.alloc(size);
       const { bytesRead } = await file.read(buf, 0, size, 0);
