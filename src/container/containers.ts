@@ -149,9 +149,9 @@ export async function createContainer(deps: ContainerDeps, podId: string, config
     const logDirectory = pod.config.logDirectory;
     checkLogPath(logDirectory, config.logPath);
     const runDirMade = mkdir(runDir, { recursive: true });
+    logMade = makeLogPath(logDirectory, config.logPath, runDir);
     // Resolves once conmon runs. conmon's load is the longest branch, so the bundle's work
     // (mount, spec, config.json) waits for its spawn rather than hold up the spawn's thread.
-    logMade = makeLogPath(logDirectory, config.logPath, runDir);
     const launched = Promise.all([logMade, runtimeFor(deps, pod.runtimeHandler), runDirMade]).then(
       ([logPath, runtime]) =>
         new Promise<string>((resolve, reject) => {
@@ -363,10 +363,8 @@ const unusableLogPath = new Set(['ELOOP', 'EISDIR', 'EINVAL', 'ENXIO', 'EEXIST',
  * there, so what it finds must already be a regular file of ours.
  */
 async function makeLogPath(logDirectory: string, logPath: string, runDir: string): Promise<string> {
-  if (!logDirectory && !logPath) {
-    await mkdir(runDir, { recursive: true });
-    return join(runDir, 'container.log');
-  }
+  // No log directory from the kubelet: conmon makes the log in our run directory, which the launch waits for.
+  if (!logDirectory && !logPath) return join(runDir, 'container.log');
   const create = (): Promise<string> => createFileInRoot(logDirectory, logPath, 0o755, 0o600);
   try {
     // The kubelet makes the log directory before it creates containers: made here only when missing.
